@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/bootgraph/bootgraph"
+)
+
+// configFlags are the flags shared by commands that build a plane.
+type configFlags struct {
+	configFile     string
+	dataDir        string
+	grpcAddr       string
+	monitoringAddr string
+	logLevel       string
+	// istiod-compatible flags
+	caCertFile  string
+	tlsCertFile string
+	tlsKeyFile  string
+}
+
+func (f *configFlags) register(fs *pflag.FlagSet) {
+	fs.StringVarP(&f.configFile, "config", "c", "", "YAML config file (default: the embedded local default)")
+	fs.StringVar(&f.dataDir, "data-dir", "", "directory for local state: CA and token file (config dataDir; default .bootgraph)")
+	fs.StringVar(&f.grpcAddr, "grpc-addr", "", "secure gRPC listen address (config grpc.addr; default 127.0.0.1:15012)")
+	fs.StringVar(&f.monitoringAddr, "monitoring-addr", "", "monitoring listen address (config monitoring.addr; default 127.0.0.1:15014)")
+	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (config log.level)")
+	fs.StringVar(&f.caCertFile, "caCertFile", "", "roots trusted for client certificates, with the files provider (istiod flag)")
+	fs.StringVar(&f.tlsCertFile, "tlsCertFile", "", "serving certificate chain file; selects the files provider (istiod flag)")
+	fs.StringVar(&f.tlsKeyFile, "tlsKeyFile", "", "serving key file; selects the files provider (istiod flag)")
+}
+
+// load builds the config with precedence flags > env > file > defaults.
+func (f *configFlags) load(fs *pflag.FlagSet) (bootgraph.Config, error) {
+	var cfg bootgraph.Config
+	if f.configFile != "" {
+		var err error
+		if cfg, err = bootgraph.LoadConfig(f.configFile); err != nil {
+			return cfg, err
+		}
+	}
+	cfg.ApplyEnv(os.LookupEnv)
+	set := func(name string, dst *string, v string) {
+		if fs.Changed(name) {
+			*dst = v
+		}
+	}
+	set("data-dir", &cfg.DataDir, f.dataDir)
+	set("grpc-addr", &cfg.GRPC.Addr, f.grpcAddr)
+	set("monitoring-addr", &cfg.Monitoring.Addr, f.monitoringAddr)
+	set("log-level", &cfg.Log.Level, f.logLevel)
+	set("caCertFile", &cfg.ServingCert.CACertFile, f.caCertFile)
+	set("tlsCertFile", &cfg.ServingCert.CertFile, f.tlsCertFile)
+	set("tlsKeyFile", &cfg.ServingCert.KeyFile, f.tlsKeyFile)
+	if fs.Changed("tlsCertFile") || fs.Changed("tlsKeyFile") {
+		// istiod: custom certificate files win over any provider setting.
+		cfg.ServingCert.Provider = "files"
+	}
+	return cfg, nil
+}
+
+func newServeCommand() *cobra.Command {
+	var flags configFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the control plane until SIGINT or SIGTERM",
+		Long: `Run the control plane. Without --config it runs the embedded local default:
+a self-signed CA kept in .bootgraph/ca, a serving certificate for localhost,
+the secure gRPC listener (CA service) on 127.0.0.1:15012 and the monitoring
+listener on 127.0.0.1:15014. A token file for local clients is created at
+.bootgraph/tokens.csv.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := flags.load(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			p, err := bootgraph.New(cfg)
+			if err != nil {
+				return err
+			}
+			return p.Run(context.Background())
+		},
+	}
+	flags.register(cmd.Flags())
+	return cmd
+}

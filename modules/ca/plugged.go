@@ -1,0 +1,66 @@
+package ca
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/bootgraph/bootgraph/internal/pemutil"
+)
+
+// loadPlugged loads and verifies an operator-supplied CA from dir, which must
+// hold istiod's cacerts files: ca-cert.pem, ca-key.pem, cert-chain.pem and
+// root-cert.pem.
+func loadPlugged(dir string) (*authority, error) {
+	names := []string{CACertFile, CAKeyFile, CertChainFile, RootCertFile}
+	data := make(map[string][]byte, len(names))
+	var missing []string
+	for _, name := range names {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			missing = append(missing, name)
+		case err != nil:
+			return nil, fmt.Errorf("ca: plugged-in CA: %w", err)
+		default:
+			data[name] = b
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("ca: plugged-in CA in %s is incomplete: missing %v (need %v)", dir, missing, names)
+	}
+	a, err := parsePlugged(data)
+	if err != nil {
+		return nil, fmt.Errorf("ca: plugged-in CA in %s: %w", dir, err)
+	}
+	return a, nil
+}
+
+func parsePlugged(data map[string][]byte) (*authority, error) {
+	certs, err := pemutil.ParseCerts(data[CACertFile])
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", CACertFile, err)
+	}
+	key, err := pemutil.ParseKey(data[CAKeyFile])
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", CAKeyFile, err)
+	}
+	roots, err := pemutil.ParseCerts(data[RootCertFile])
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", RootCertFile, err)
+	}
+	var chain []*x509.Certificate
+	if len(data[CertChainFile]) > 0 {
+		if chain, err = pemutil.ParseCerts(data[CertChainFile]); err != nil {
+			return nil, fmt.Errorf("%s: %w", CertChainFile, err)
+		}
+	}
+	a, err := newAuthority(key, certs[0], chain, roots, "plugged-in")
+	if err != nil {
+		return nil, fmt.Errorf("%s with %s, %s and %s: %w", CACertFile, CAKeyFile, CertChainFile, RootCertFile, err)
+	}
+	return a, nil
+}

@@ -1,0 +1,186 @@
+package ca
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/url"
+	"time"
+
+	"github.com/bootgraph/bootgraph/internal/pemutil"
+)
+
+// clockSkew backdates NotBefore so that peers with slightly slow clocks
+// accept a fresh certificate (istiod's ClockSkewGracePeriod).
+const clockSkew = 2 * time.Minute
+
+// serialLimit bounds random serials to 128 bits.
+var serialLimit = new(big.Int).Lsh(big.NewInt(1), 128)
+
+// Sign issues a workload certificate for the public key in csrPEM. The
+// certificate's only SANs are identities, the caller's authenticated
+// identities; the names the CSR asks for are ignored, as istiod does. ttl <= 0
+// means Options.DefaultCertTTL; a ttl above Options.MaxCertTTL is an error.
+//
+// The returned chain is leaf first and the root bundle last, each element a
+// PEM block ending in a newline: the wire format of IstioCertificateResponse.
+func (c *CA) Sign(csrPEM []byte, identities []string, ttl time.Duration) ([]string, error) {
+	a := c.state.Load()
+	if a == nil {
+		return nil, signErr(ErrCANotReady, errors.New("CA is not initialized"))
+	}
+	if len(identities) == 0 {
+		return nil, signErr(ErrNoIdentity, errors.New("no identity to issue the certificate for"))
+	}
+	ttl, err := c.checkTTL(ttl)
+	if err != nil {
+		return nil, err
+	}
+	csr, err := parseCSR(csrPEM)
+	if err != nil {
+		return nil, err
+	}
+	uris, err := parseURIs(identities)
+	if err != nil {
+		return nil, signErr(ErrNoIdentity, err)
+	}
+	tmpl, err := leafTemplate(a, csr.PublicKey, ttl)
+	if err != nil {
+		return nil, signErr(ErrCertGen, err)
+	}
+	tmpl.URIs = uris
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, csr.PublicKey, a.signer)
+	if err != nil {
+		return nil, signErr(ErrCertGen, err)
+	}
+	chain := make([]string, 0, len(a.chainPEM)+2)
+	chain = append(chain, string(pemutil.EncodeCert(der)))
+	chain = append(chain, a.chainPEM...)
+	return append(chain, a.rootsPEM), nil
+}
+
+func (c *CA) checkTTL(ttl time.Duration) (time.Duration, error) {
+	if ttl <= 0 {
+		return time.Duration(c.opts.DefaultCertTTL), nil
+	}
+	if max := time.Duration(c.opts.MaxCertTTL); ttl > max {
+		return 0, signErr(ErrTTL, fmt.Errorf("requested TTL %v is greater than the max allowed TTL %v", ttl, max))
+	}
+	return ttl, nil
+}
+
+func parseCSR(csrPEM []byte) (*x509.CertificateRequest, error) {
+	block, _ := pem.Decode(csrPEM)
+	if block == nil || block.Type != "CERTIFICATE REQUEST" {
+		return nil, signErr(ErrCSR, errors.New("the CSR is not a PEM CERTIFICATE REQUEST block"))
+	}
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		return nil, signErr(ErrCSR, fmt.Errorf("parse CSR: %w", err))
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, signErr(ErrCSR, fmt.Errorf("CSR signature: %w", err))
+	}
+	return csr, nil
+}
+
+func parseURIs(ids []string) ([]*url.URL, error) {
+	uris := make([]*url.URL, 0, len(ids))
+	for _, id := range ids {
+		u, err := url.Parse(id)
+		if err != nil || u.Scheme == "" {
+			return nil, fmt.Errorf("identity %q is not a URI", id)
+		}
+		uris = append(uris, u)
+	}
+	return uris, nil
+}
+
+// leafTemplate is the shared shape of every end-entity certificate: a random
+// 128-bit serial, NotBefore backdated by clockSkew, NotAfter never past the
+// signing certificate's, and server+client EKUs.
+func leafTemplate(a *authority, pub crypto.PublicKey, ttl time.Duration) (*x509.Certificate, error) {
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	notAfter := now.Add(ttl)
+	if notAfter.After(a.cert.NotAfter) {
+		notAfter = a.cert.NotAfter
+	}
+	usage := x509.KeyUsageDigitalSignature
+	if _, ok := pub.(*rsa.PublicKey); ok {
+		usage |= x509.KeyUsageKeyEncipherment // only RSA keys encipher
+	}
+	return &x509.Certificate{
+		SerialNumber:          serial,
+		NotBefore:             now.Add(-clockSkew),
+		NotAfter:              notAfter,
+		KeyUsage:              usage,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		BasicConstraintsValid: true,
+	}, nil
+}
+
+func randomSerial() (*big.Int, error) {
+	for {
+		n, err := rand.Int(rand.Reader, serialLimit)
+		if err != nil {
+			return nil, fmt.Errorf("generate serial: %w", err)
+		}
+		if n.Sign() > 0 {
+			return n, nil
+		}
+	}
+}
+
+// GenKeyCert makes a new key and a certificate for names (DNS names or IP
+// addresses), for the control plane's own TLS listeners. The key has the CA
+// key's algorithm (ECDSA P-256, or RSA 2048 under an RSA CA). It returns the
+// chain (leaf and intermediates, no root) and the key, both PEM.
+func (c *CA) GenKeyCert(names []string, ttl time.Duration) (certChainPEM, keyPEM []byte, err error) {
+	a := c.state.Load()
+	if len(names) == 0 {
+		return nil, nil, errors.New("ca: GenKeyCert needs at least one name")
+	}
+	keyType := KeyECDSAP256
+	if _, ok := a.cert.PublicKey.(*ecdsa.PublicKey); !ok {
+		keyType = KeyRSA2048
+	}
+	key, err := generateKey(keyType)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ca: generate serving key: %w", err)
+	}
+	tmpl, err := leafTemplate(a, key.Public(), ttl)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ca: %w", err)
+	}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, key.Public(), a.signer)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ca: sign serving certificate for %v: %w", names, err)
+	}
+	keyPEM, err = pemutil.EncodeKey(key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ca: %w", err)
+	}
+	certChainPEM = pemutil.EncodeCert(der)
+	for _, p := range a.chainPEM {
+		certChainPEM = append(certChainPEM, p...)
+	}
+	return certChainPEM, keyPEM, nil
+}

@@ -1,0 +1,74 @@
+package dnscert
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/bootgraph/bootgraph/modules/ca"
+)
+
+// IstiodProvider keeps a Bundle filled with a certificate signed by the CA,
+// renewing it at half its lifetime and when the CA's roots change.
+type IstiodProvider struct {
+	ca     *ca.CA
+	opts   Options
+	log    *zap.Logger
+	bundle *Bundle
+}
+
+// NewIstiodProvider issues the first certificate into a new Bundle.
+func NewIstiodProvider(authority *ca.CA, opts Options, log *zap.Logger) (*IstiodProvider, error) {
+	p := &IstiodProvider{ca: authority, opts: opts, log: log, bundle: NewBundle()}
+	if err := p.issue(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Bundle returns the bundle this provider fills.
+func (p *IstiodProvider) Bundle() *Bundle { return p.bundle }
+
+func (p *IstiodProvider) issue() error {
+	names := p.opts.Names()
+	chain, key, err := p.ca.GenKeyCert(names, time.Duration(p.opts.TTL))
+	if err != nil {
+		return fmt.Errorf("servingCert (istiod provider): %w", err)
+	}
+	if err := p.bundle.Set(chain, key, p.ca.RootPEM()); err != nil {
+		return fmt.Errorf("servingCert (istiod provider): %w", err)
+	}
+	leaf := p.bundle.Leaf()
+	p.log.Info("issued serving certificate",
+		zap.Strings("names", names), zap.Time("notAfter", leaf.NotAfter))
+	return nil
+}
+
+// renewAt is when the current certificate is due for renewal.
+func (p *IstiodProvider) renewAt() time.Time {
+	leaf := p.bundle.Leaf()
+	life := leaf.NotAfter.Sub(leaf.NotBefore)
+	return leaf.NotBefore.Add(time.Duration(float64(life) * renewFraction))
+}
+
+// Run renews the certificate when due or when the CA's roots change, until
+// ctx is done. A failed renewal is retried at the next check.
+func (p *IstiodProvider) Run(ctx context.Context) {
+	t := time.NewTicker(renewCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			rootsChanged := string(p.ca.RootPEM()) != string(p.bundle.RootsPEM())
+			if rootsChanged || now.After(p.renewAt()) {
+				if err := p.issue(); err != nil {
+					p.log.Error("renewing serving certificate failed; retrying", zap.Error(err))
+				}
+			}
+		}
+	}
+}

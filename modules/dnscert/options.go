@@ -1,0 +1,125 @@
+package dnscert
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bootgraph/bootgraph/modules/plane"
+)
+
+// Provider names, as istiod's PILOT_CERT_PROVIDER values.
+const (
+	ProviderIstiod = "istiod"
+	ProviderFiles  = "files"
+)
+
+// Defaults.
+const (
+	DefaultNamespace      = "istio-system"
+	DefaultTTL            = 30 * 24 * time.Hour
+	DefaultReloadInterval = 5 * time.Second
+	// renewFraction of a certificate's lifetime passes before it is renewed.
+	renewFraction = 0.5
+	// renewCheckInterval is how often the wall clock is compared with the
+	// renewal time; a timer alone would not fire on time after a suspend.
+	renewCheckInterval = time.Minute
+)
+
+// Options configure the serving bundle; they map onto the "servingCert"
+// section of the config file.
+type Options struct {
+	// Provider is "istiod" (signed by the CA) or "files". Empty selects
+	// "files" when CertFile and KeyFile are set, else "istiod" — istiod's
+	// rule that custom certificate files win.
+	Provider string `json:"provider,omitempty"`
+
+	// Namespace of the control plane; the istiod provider's certificate
+	// names istiod.<Namespace>.svc. Default "istio-system".
+	Namespace string `json:"namespace,omitempty"`
+
+	// DNSNames are extra names (DNS names or IP addresses) for the istiod
+	// provider's certificate, like istiod's ISTIOD_CUSTOM_HOST.
+	DNSNames []string `json:"dnsNames,omitempty"`
+
+	// LoopbackNames adds localhost, 127.0.0.1 and ::1 to the istiod
+	// provider's certificate. Not a config-file field: bootgraph turns it on
+	// in local mode (no Kubernetes).
+	LoopbackNames bool `json:"-"`
+
+	// TTL of the istiod provider's certificate, renewed at half of it.
+	// Default 720h (30 days); never past the CA's own expiry.
+	TTL plane.Duration `json:"ttl,omitempty"`
+
+	// CertFile, KeyFile and CACertFile are the files provider's inputs:
+	// istiod's --tlsCertFile, --tlsKeyFile and --caCertFile. CACertFile holds
+	// the roots trusted for client certificates.
+	CertFile   string `json:"certFile,omitempty"`
+	KeyFile    string `json:"keyFile,omitempty"`
+	CACertFile string `json:"caCertFile,omitempty"`
+
+	// ReloadInterval is how often the files provider re-reads its files.
+	// Default 5s.
+	ReloadInterval plane.Duration `json:"reloadInterval,omitempty"`
+
+	// ExportDir, when set, receives key.pem, cert-chain.pem and
+	// root-cert.pem (directory 0700, files 0600), rewritten on every change,
+	// for tools that need files.
+	ExportDir string `json:"exportDir,omitempty"`
+}
+
+// SetDefaults fills every empty field with its default.
+func (o *Options) SetDefaults() {
+	if o.Provider == "" {
+		o.Provider = ProviderIstiod
+		if o.CertFile != "" || o.KeyFile != "" {
+			o.Provider = ProviderFiles
+		}
+	}
+	if o.Namespace == "" {
+		o.Namespace = DefaultNamespace
+	}
+	if o.TTL == 0 {
+		o.TTL = plane.Duration(DefaultTTL)
+	}
+	if o.ReloadInterval == 0 {
+		o.ReloadInterval = plane.Duration(DefaultReloadInterval)
+	}
+}
+
+// Validate reports every invalid field, naming it as in the config file.
+func (o *Options) Validate() error {
+	var errs []error
+	switch o.Provider {
+	case ProviderIstiod:
+		if o.CertFile != "" || o.KeyFile != "" {
+			errs = append(errs, errors.New("servingCert.provider: \"istiod\" conflicts with servingCert.certFile/keyFile (--tlsCertFile/--tlsKeyFile); choose one"))
+		}
+	case ProviderFiles:
+		if o.CertFile == "" {
+			errs = append(errs, errors.New("servingCert.certFile (--tlsCertFile): required by the files provider"))
+		}
+		if o.KeyFile == "" {
+			errs = append(errs, errors.New("servingCert.keyFile (--tlsKeyFile): required by the files provider"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("servingCert.provider (PILOT_CERT_PROVIDER): %q is not one of %q, %q", o.Provider, ProviderIstiod, ProviderFiles))
+	}
+	if o.TTL <= 0 {
+		errs = append(errs, fmt.Errorf("servingCert.ttl: %v must be positive", o.TTL))
+	}
+	if o.ReloadInterval <= 0 {
+		errs = append(errs, fmt.Errorf("servingCert.reloadInterval: %v must be positive", o.ReloadInterval))
+	}
+	return errors.Join(errs...)
+}
+
+// Names returns the istiod provider's certificate names.
+func (o *Options) Names() []string {
+	names := []string{"istiod." + o.Namespace + ".svc"}
+	names = append(names, o.DNSNames...)
+	if o.LoopbackNames {
+		names = append(names, "localhost", "127.0.0.1", "::1")
+	}
+	return names
+}
