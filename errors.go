@@ -2,6 +2,7 @@ package bootgraph
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 	"strings"
 
@@ -21,44 +22,50 @@ var providers = map[string]string{
 	"prometheus.Gatherer":   "the engine (use bootgraph.New)",
 }
 
-// missingTypeRE finds dig's "missing type: T" and "missing types: T1; T2".
-var missingTypeRE = regexp.MustCompile(`missing types?: ([^\n]+)`)
-
-// neededByRE finds the function dig could not build arguments for.
-var neededByRE = regexp.MustCompile(`could not build arguments for function "([^"]+)"`)
+// Patterns in dig's one-line error text.
+var (
+	missingTypeRE = regexp.MustCompile(`missing types?: ([^:]+)$`)
+	neederRE      = regexp.MustCompile(`missing dependencies for function "([^"]+)"\.(\S+)`)
+	buildingRE    = regexp.MustCompile(`failed to build ([^:]+):`)
+)
 
 // explainBuildError turns fx/dig composition errors into one that names the
-// missing part and who needs it. Other errors are reduced to their root
-// cause, which the modules word for users (field, file, address), and the
-// full fx error stays available through errors.Unwrap.
+// missing part, the module that provides it, and who needs it. Other errors
+// are reduced to their root cause, which the modules word for users (field,
+// file, address); fx's full account stays available with %+v and Unwrap.
 func explainBuildError(err error) error {
 	msg := err.Error()
 	if m := missingTypeRE.FindStringSubmatch(msg); m != nil {
-		var parts []string
-		for _, t := range strings.Split(m[1], ";") {
-			t = strings.TrimSpace(strings.SplitN(t, " (", 2)[0])
-			if t == "" {
-				continue
-			}
-			if p, ok := providers[t]; ok {
-				parts = append(parts, fmt.Sprintf("%s, provided by %s", t, p))
-			} else {
-				parts = append(parts, t+", which no module in the composition provides")
-			}
-		}
-		neededBy := "the plane"
-		if n := neededByRE.FindAllStringSubmatch(msg, -1); n != nil {
-			neededBy = n[len(n)-1][1]
-		}
-		return &CompositionError{
-			Summary: fmt.Sprintf("composition is missing %s; needed by %s", strings.Join(parts, " and "), neededBy),
-			Err:     err,
-		}
+		return &CompositionError{Summary: explainMissing(msg, m[1]), Err: err}
 	}
 	if dig.IsCycleDetected(err) {
-		return &CompositionError{Summary: "composition has a dependency cycle", Err: err}
+		return &CompositionError{Summary: "composition has a dependency cycle: " + dig.RootCause(err).Error(), Err: err}
 	}
 	return &CompositionError{Summary: dig.RootCause(err).Error(), Err: err}
+}
+
+func explainMissing(msg, missing string) string {
+	var parts []string
+	for _, t := range strings.Split(missing, ";") {
+		t = strings.TrimSpace(strings.SplitN(t, " (", 2)[0])
+		if p, ok := providers[t]; ok {
+			parts = append(parts, fmt.Sprintf("%s, provided by %s", t, p))
+		} else if t != "" {
+			parts = append(parts, t+", which no module in the composition provides")
+		}
+	}
+	summary := "composition is missing " + strings.Join(parts, " and ")
+	if n := neederRE.FindStringSubmatch(msg); n != nil {
+		summary += "; " + path.Base(n[1]) + "." + n[2] + " needs it"
+	}
+	if b := buildingRE.FindAllStringSubmatch(msg, -1); b != nil {
+		chain := make([]string, 0, len(b))
+		for i := len(b) - 1; i >= 0; i-- {
+			chain = append(chain, b[i][1])
+		}
+		summary += " to build " + strings.Join(chain, ", needed by ")
+	}
+	return summary
 }
 
 // CompositionError is returned by New when the modules do not fit together

@@ -21,6 +21,9 @@ type HookRecord struct {
 	Name string
 	// Index is the hook's position in the start order.
 	Index int
+	// StopOrder is the hook's position among OnStop calls (0 first), or -1
+	// while it has not stopped.
+	StopOrder int
 	// Started is true once OnStart returned nil; Stopped once OnStop ran.
 	Started, Stopped bool
 	// StartTime and StopTime are how long OnStart and OnStop took.
@@ -39,6 +42,7 @@ type hookTracker struct {
 	mu        sync.Mutex
 	hooks     []*trackedHook
 	running   *trackedHook
+	stops     int  // OnStop calls so far, for StopOrder
 	abandoned bool // a start was given up; late finishers stop themselves
 }
 
@@ -64,7 +68,7 @@ type trackedLifecycle struct {
 func (l *trackedLifecycle) Append(h fx.Hook) {
 	t := l.t
 	t.mu.Lock()
-	th := &trackedHook{rec: HookRecord{Name: appenderName(), Index: len(t.hooks)}, onStop: h.OnStop}
+	th := &trackedHook{rec: HookRecord{Name: appenderName(), Index: len(t.hooks), StopOrder: -1}, onStop: h.OnStop}
 	t.hooks = append(t.hooks, th)
 	t.mu.Unlock()
 	l.Lifecycle.Append(fx.Hook{
@@ -114,6 +118,8 @@ func (t *hookTracker) stop(ctx context.Context, th *trackedHook) error {
 		return nil
 	}
 	th.rec.Stopped = true
+	th.rec.StopOrder = t.stops
+	t.stops++
 	t.running = th
 	t.mu.Unlock()
 

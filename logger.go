@@ -32,9 +32,13 @@ func buildLogger(c LogConfig) (*zap.Logger, error) {
 // invokes, and failures. Hook executions are logged by the hookTracker, which
 // knows the module function that appended each hook (fx only sees the
 // tracker's wrapper).
-type eventLogger struct{ log *zap.Logger }
+type eventLogger struct {
+	log *zap.Logger
+	rec *constructorRecorder
+}
 
 func (l eventLogger) LogEvent(event fxevent.Event) {
+	l.rec.observe(event)
 	switch e := event.(type) {
 	case *fxevent.Provided:
 		if e.Err != nil {

@@ -22,18 +22,38 @@ type Plane struct {
 	app   *fx.App
 	log   *zap.Logger
 	hooks *hookTracker
+	ctors *constructorRecorder
 }
 
 // New builds the plane cfg describes, plus extra options from a library user
 // (services, handlers, decorators, fx.Populate targets). It applies cfg's
-// defaults, validates it, and checks the composition with a dry run before
-// any constructor runs: a missing part is reported, naming the module that
-// provides it, without generating keys or touching the disk.
+// defaults and validates it; see Compose for the checks on the composition.
 func New(cfg Config, extra ...fx.Option) (*Plane, error) {
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	return compose(cfg, append(Modules(cfg), extra...))
+}
+
+// Compose builds a plane from exactly the given modules and options, for
+// library users who pick modules themselves; cfg supplies only the engine's
+// settings (Log or Logger, StartTimeout, StopTimeout). Every plane gets a
+// *zap.Logger and a Prometheus registry (prometheus.Registerer and
+// prometheus.Gatherer).
+//
+// The composition is checked with a dry run before any constructor runs: a
+// missing part is reported, naming the module that provides it, without
+// generating keys or touching the disk.
+func Compose(cfg Config, modules ...fx.Option) (*Plane, error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return compose(cfg, modules)
+}
+
+func compose(cfg Config, modules []fx.Option) (*Plane, error) {
 	log := cfg.Logger
 	if log == nil {
 		var err error
@@ -41,14 +61,13 @@ func New(cfg Config, extra ...fx.Option) (*Plane, error) {
 			return nil, err
 		}
 	}
-	p := &Plane{cfg: cfg, log: log, hooks: newHookTracker(log.Named("lifecycle"))}
-	opts := append(p.coreOptions(), Modules(cfg)...)
-	opts = append(opts, extra...)
+	p := &Plane{cfg: cfg, log: log, hooks: newHookTracker(log.Named("lifecycle")), ctors: &constructorRecorder{}}
+	opts := append(p.coreOptions(), modules...)
 
 	if err := fx.ValidateApp(append(opts, fx.NopLogger)...); err != nil {
 		return nil, explainBuildError(err)
 	}
-	p.app = fx.New(append(opts, fx.WithLogger(func() fxevent.Logger { return eventLogger{log.Named("fx")} }))...)
+	p.app = fx.New(append(opts, fx.WithLogger(func() fxevent.Logger { return eventLogger{log: log.Named("fx"), rec: p.ctors} }))...)
 	if err := p.app.Err(); err != nil {
 		return nil, explainBuildError(err)
 	}
@@ -69,6 +88,10 @@ func (p *Plane) coreOptions() []fx.Option {
 
 // Config returns the configuration the plane was built from, defaults applied.
 func (p *Plane) Config() Config { return p.cfg }
+
+// Constructors returns every constructor and decorator that ran while the
+// plane was built, in the order they ran.
+func (p *Plane) Constructors() []ConstructorRecord { return p.ctors.records() }
 
 // Hooks returns what is known of every lifecycle hook, in start order.
 func (p *Plane) Hooks() []HookRecord { return p.hooks.records() }

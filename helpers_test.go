@@ -1,0 +1,220 @@
+package bootgraph_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/fx"
+	"go.uber.org/zap/zaptest"
+	gogrpc "google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/bootgraph/bootgraph"
+	"github.com/bootgraph/bootgraph/modules/ca"
+	"github.com/bootgraph/bootgraph/modules/dnscert"
+	"github.com/bootgraph/bootgraph/modules/grpc"
+	"github.com/bootgraph/bootgraph/modules/monitoring"
+	"github.com/bootgraph/bootgraph/modules/plane"
+)
+
+// Hook and constructor names of the full plane, as the engine records them.
+const (
+	pkg             = "github.com/bootgraph/bootgraph/modules/"
+	hookBundle      = pkg + "dnscert.provideIstiod"
+	hookGRPC        = pkg + "grpc.provideServer"
+	hookMonitoring  = pkg + "monitoring.provideServer"
+	hookCARun       = pkg + "ca.registerRun"
+	hookExtra       = "github.com/bootgraph/bootgraph_test.provideExtraListener"
+	ctorCA          = pkg + "ca.provideCA()"
+	ctorBundle      = pkg + "dnscert.provideIstiod()"
+	ctorGRPC        = pkg + "grpc.provideServer()"
+	ctorMonitoring  = pkg + "monitoring.provideServer()"
+	caServiceName   = "istio.v1.auth.IstioCertificateService"
+	loopbackAnyPort = "127.0.0.1:0"
+)
+
+// localConfig is the embedded default with its state in a temp dir and every
+// listener on a free loopback port.
+func localConfig(t *testing.T) bootgraph.Config {
+	t.Helper()
+	cfg := bootgraph.Config{DataDir: t.TempDir(), Logger: zaptest.NewLogger(t)}
+	cfg.GRPC.Addr = loopbackAnyPort
+	cfg.Monitoring.Addr = loopbackAnyPort
+	return cfg
+}
+
+// namedOption is a module with a name for subtest names.
+type namedOption struct {
+	name string
+	opt  fx.Option
+}
+
+// fullPlaneModules are the modules of the default plane, built from cfg.
+func fullPlaneModules(cfg bootgraph.Config) []namedOption {
+	cfg.SetDefaults()
+	return []namedOption{
+		{"ca", ca.Module(cfg.CA.Options)},
+		{"dnscert", dnscert.Module(cfg.ServingCert)},
+		{"grpc", grpc.Module(cfg.GRPC.Options)},
+		{"monitoring", monitoring.Module(cfg.Monitoring.Options)},
+	}
+}
+
+// permutations returns every ordering of opts.
+func permutations(opts []namedOption) [][]namedOption {
+	if len(opts) <= 1 {
+		return [][]namedOption{opts}
+	}
+	var out [][]namedOption
+	for i := range opts {
+		rest := append(append([]namedOption{}, opts[:i]...), opts[i+1:]...)
+		for _, p := range permutations(rest) {
+			out = append(out, append([]namedOption{opts[i]}, p...))
+		}
+	}
+	return out
+}
+
+func names(opts []namedOption) string {
+	var s []string
+	for _, o := range opts {
+		s = append(s, o.name)
+	}
+	return strings.Join(s, ",")
+}
+
+func options(opts []namedOption) []fx.Option {
+	var out []fx.Option
+	for _, o := range opts {
+		out = append(out, o.opt)
+	}
+	return out
+}
+
+// hookIndex returns the start position of the hook appended by name.
+func hookIndex(t *testing.T, hooks []bootgraph.HookRecord, name string) bootgraph.HookRecord {
+	t.Helper()
+	for _, h := range hooks {
+		if h.Name == name {
+			return h
+		}
+	}
+	require.Failf(t, "hook not found", "%s not among %v", name, hooks)
+	return bootgraph.HookRecord{}
+}
+
+// ctorIndex returns the position at which the named constructor ran.
+func ctorIndex(t *testing.T, ctors []bootgraph.ConstructorRecord, name string) int {
+	t.Helper()
+	for i, c := range ctors {
+		if c.Name == name {
+			return i
+		}
+	}
+	require.Failf(t, "constructor not run", "%s not among %v", name, ctors)
+	return -1
+}
+
+// extraListener is a user-defined listener joining the plane's listeners:
+// it binds a TCP port in OnStart.
+type extraListener struct {
+	mu sync.Mutex
+	l  net.Listener
+}
+
+func (e *extraListener) Name() string { return "extra" }
+func (e *extraListener) Addr() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.l == nil {
+		return loopbackAnyPort
+	}
+	return e.l.Addr().String()
+}
+func (e *extraListener) Ready(context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.l == nil {
+		return fmt.Errorf("extra: not listening")
+	}
+	return nil
+}
+
+func provideExtraListener(lc fx.Lifecycle) plane.ListenerOut {
+	e := &extraListener{}
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			l, err := net.Listen("tcp", loopbackAnyPort)
+			if err != nil {
+				return err
+			}
+			e.mu.Lock()
+			e.l = l
+			e.mu.Unlock()
+			return nil
+		},
+		OnStop: func(context.Context) error { return e.l.Close() },
+	})
+	return plane.ListenerOut{Listener: e}
+}
+
+var extraListenerModule = namedOption{"extra-listener", fx.Module("extra-listener", fx.Provide(provideExtraListener))}
+
+// startPlane starts p and registers its stop.
+func startPlane(t *testing.T, p *bootgraph.Plane) {
+	t.Helper()
+	require.NoError(t, p.Start(context.Background()))
+	t.Cleanup(func() { require.NoError(t, p.Stop(context.Background())) })
+}
+
+// freeAddr returns a loopback address that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", loopbackAnyPort)
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
+}
+
+// tlsHandshake connects to addr trusting rootPEM and returns the state.
+func tlsHandshake(t *testing.T, addr string, rootPEM []byte, serverName string) tls.ConnectionState {
+	t.Helper()
+	roots := x509.NewCertPool()
+	require.True(t, roots.AppendCertsFromPEM(rootPEM))
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: roots, ServerName: serverName, NextProtos: []string{"h2"}})
+	require.NoError(t, err)
+	defer conn.Close()
+	return conn.ConnectionState()
+}
+
+// grpcRegistrar is what a Service registers on.
+type grpcRegistrar = gogrpc.ServiceRegistrar
+
+// echoServiceName is a user's gRPC service, described by hand so that the
+// test needs no generated code.
+const echoServiceName = "bootgraph.test.Echo"
+
+func registerEcho(r grpcRegistrar) {
+	r.RegisterService(&gogrpc.ServiceDesc{
+		ServiceName: echoServiceName,
+		HandlerType: (*any)(nil),
+		Methods: []gogrpc.MethodDesc{{
+			MethodName: "Ping",
+			Handler: func(_ any, ctx context.Context, dec func(any) error, _ gogrpc.UnaryServerInterceptor) (any, error) {
+				in := new(emptypb.Empty)
+				if err := dec(in); err != nil {
+					return nil, err
+				}
+				return in, nil
+			},
+		}},
+	}, struct{}{})
+}
