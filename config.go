@@ -1,10 +1,12 @@
 package bootgraph
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"time"
 
 	"go.uber.org/zap"
@@ -92,6 +94,17 @@ func LoadConfig(path string) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return cfg, fmt.Errorf("config: %w", err)
+	}
+	doc, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return cfg, fmt.Errorf("config file %s: %w", path, err)
+	}
+	var tree any
+	if err := json.Unmarshal(doc, &tree); err != nil {
+		return cfg, fmt.Errorf("config file %s: %w", path, err)
+	}
+	if err := checkFields(tree, reflect.TypeFor[Config](), ""); err != nil {
+		return cfg, fmt.Errorf("config file %s: %w", path, err)
 	}
 	if err := yaml.UnmarshalStrict(data, &cfg); err != nil {
 		return cfg, fmt.Errorf("config file %s: %w", path, err)
