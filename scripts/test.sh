@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, vet, and every test with
+# the race detector. Needs only Go (and gcc for -race); modules come from the
+# Go module proxy and are cached in Go's module and build caches.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+go version
+go mod download
+
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:" $unformatted >&2
+  exit 1
+fi
+go vet ./...
+go test -race -count=1 "$@" ./...
