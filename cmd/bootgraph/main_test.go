@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -48,17 +49,35 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // server is a running `bootgraph serve`.
 type server struct {
 	cmd                  *exec.Cmd
-	out                  *bytes.Buffer
+	out                  *syncBuffer
 	dataDir              string
 	grpcAddr, monitoring string
 }
 
 func startServe(t *testing.T, args ...string) *server {
 	t.Helper()
-	s := &server{out: &bytes.Buffer{}, dataDir: t.TempDir(), grpcAddr: freeAddr(t), monitoring: freeAddr(t)}
+	s := &server{out: &syncBuffer{}, dataDir: t.TempDir(), grpcAddr: freeAddr(t), monitoring: freeAddr(t)}
 	all := append([]string{"serve", "--data-dir", s.dataDir, "--grpc-addr", s.grpcAddr, "--monitoring-addr", s.monitoring}, args...)
 	s.cmd = exec.Command(binary, all...)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
