@@ -40,14 +40,19 @@ func SpiffeID(trustDomain, namespace, serviceAccount string) string {
 
 // ClientCertAuthenticator accepts a client certificate that the TLS handshake
 // verified against the CA roots, taking the caller's identities from its
-// SPIFFE URI SANs.
-type ClientCertAuthenticator struct{}
+// SPIFFE URI SANs. Identities of another trust domain are refused: a root
+// shared between meshes must not let one mesh's workloads obtain
+// certificates from the other's CA.
+type ClientCertAuthenticator struct {
+	// TrustDomain the identities must belong to.
+	TrustDomain string
+}
 
 // Name implements Authenticator.
 func (ClientCertAuthenticator) Name() string { return "ClientCert" }
 
 // Authenticate implements Authenticator.
-func (ClientCertAuthenticator) Authenticate(ctx context.Context) (*Caller, error) {
+func (a ClientCertAuthenticator) Authenticate(ctx context.Context) (*Caller, error) {
 	p, ok := peer.FromContext(ctx)
 	if !ok || p.AuthInfo == nil {
 		return nil, nil
@@ -59,9 +64,13 @@ func (ClientCertAuthenticator) Authenticate(ctx context.Context) (*Caller, error
 	leaf := tlsInfo.State.VerifiedChains[0][0]
 	var ids []string
 	for _, u := range leaf.URIs {
-		if u.Scheme == "spiffe" {
-			ids = append(ids, u.String())
+		if u.Scheme != "spiffe" {
+			continue
 		}
+		if u.Host != a.TrustDomain {
+			return nil, fmt.Errorf("client certificate identity %s is not in trust domain %q", u, a.TrustDomain)
+		}
+		ids = append(ids, u.String())
 	}
 	if len(ids) == 0 {
 		return nil, errors.New("client certificate has no SPIFFE URI SAN")

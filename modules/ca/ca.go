@@ -33,9 +33,10 @@ type authority struct {
 	chainPEM []string
 	rootsPEM string
 	roots    *x509.CertPool
-	// rootNotAfter is when the first root of the bundle expires.
-	rootNotAfter time.Time
-	source       string // "self-signed" or "plugged-in"
+	// rootNotBefore and rootNotAfter bound the life of the first root of
+	// the bundle to expire.
+	rootNotBefore, rootNotAfter time.Time
+	source                      string // "self-signed" or "plugged-in"
 }
 
 // New loads or creates the CA that opts describe: a plugged-in CA when
@@ -133,7 +134,7 @@ func newAuthority(signer crypto.Signer, cert *x509.Certificate, intermediates, r
 	a.rootsPEM = string(pemutil.EncodeCerts(roots...))
 	for _, r := range roots {
 		if a.rootNotAfter.IsZero() || r.NotAfter.Before(a.rootNotAfter) {
-			a.rootNotAfter = r.NotAfter
+			a.rootNotBefore, a.rootNotAfter = r.NotBefore, r.NotAfter
 		}
 	}
 	return a, nil

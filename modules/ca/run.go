@@ -35,7 +35,7 @@ func (c *CA) Run(ctx context.Context) {
 func (c *CA) checkExpiry(now time.Time) (nearExpiry bool) {
 	a := c.state.Load()
 	c.metrics.recordExpiry(a)
-	life := a.rootNotAfter.Sub(a.cert.NotBefore)
+	life := a.rootNotAfter.Sub(a.rootNotBefore)
 	left := a.rootNotAfter.Sub(now)
 	if float64(left) < expiryGraceFactor*float64(life) {
 		c.log.Warn("CA root is close to expiry; rotate it",

@@ -2,6 +2,7 @@ package ca
 
 import (
 	"context"
+	"math"
 	"sort"
 	"time"
 
@@ -28,7 +29,7 @@ type Service struct {
 func NewService(ca *CA, log *zap.Logger, extra []Authenticator) *Service {
 	extra = append([]Authenticator(nil), extra...)
 	sort.SliceStable(extra, func(i, j int) bool { return extra[i].Name() < extra[j].Name() })
-	chain := append([]Authenticator{ClientCertAuthenticator{}}, extra...)
+	chain := append([]Authenticator{ClientCertAuthenticator{TrustDomain: ca.TrustDomain()}}, extra...)
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -49,7 +50,7 @@ func (s *Service) CreateCertificate(ctx context.Context, req *pb.IstioCertificat
 		s.log.Info("CA request not authenticated", zap.Error(err))
 		return nil, status.Error(codes.Unauthenticated, "request authenticate failure: "+err.Error())
 	}
-	ttl := time.Duration(req.GetValidityDuration()) * time.Second
+	ttl := validity(req.GetValidityDuration())
 	chain, err := s.ca.Sign([]byte(req.GetCsr()), caller.Identities, ttl)
 	if err != nil {
 		kind := KindOf(err)
@@ -59,6 +60,19 @@ func (s *Service) CreateCertificate(ctx context.Context, req *pb.IstioCertificat
 	}
 	s.metrics.success.Inc()
 	return &pb.IstioCertificateResponse{CertChain: chain}, nil
+}
+
+// validity converts the request's seconds to a Duration, saturating instead
+// of overflowing: a huge request must fail the max TTL check, not wrap around
+// to a short or default lifetime.
+func validity(secs int64) time.Duration {
+	switch {
+	case secs > int64(math.MaxInt64/time.Second):
+		return math.MaxInt64
+	case secs < int64(math.MinInt64/time.Second):
+		return math.MinInt64
+	}
+	return time.Duration(secs) * time.Second
 }
 
 // codeOf maps a signing failure to the status code istiod returns for it.

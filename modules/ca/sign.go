@@ -151,6 +151,9 @@ func (c *CA) GenKeyCert(names []string, ttl time.Duration) (certChainPEM, keyPEM
 	if len(names) == 0 {
 		return nil, nil, errors.New("ca: GenKeyCert needs at least one name")
 	}
+	if ttl <= 0 {
+		return nil, nil, fmt.Errorf("ca: GenKeyCert needs a positive TTL, got %v", ttl)
+	}
 	key, err := generateKey(KeyECDSAP256)
 	if err != nil {
 		return nil, nil, fmt.Errorf("ca: generate serving key: %w", err)

@@ -116,7 +116,9 @@ func EnsureTokenFile(path string) (created bool, err error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return false, fmt.Errorf("ca.tokenFile: %w", err)
 	}
-	if err := pemutil.EnsureSecretDir(filepath.Dir(path)); err != nil {
+	// Create the directory 0700 if needed, but leave an existing one's
+	// permissions alone: it may be the working directory.
+	if err := os.MkdirAll(filepath.Dir(path), pemutil.SecretDirMode); err != nil {
 		return false, fmt.Errorf("ca.tokenFile: %w", err)
 	}
 	raw := make([]byte, 32)
