@@ -13,6 +13,8 @@ import (
 	"github.com/bootgraph/bootgraph/internal/pemutil"
 )
 
+var errNoCertificate = errors.New("no serving certificate")
+
 // Bundle holds the current serving certificate and trusted roots. It is safe
 // for concurrent use; Set swaps both atomically.
 type Bundle struct {
@@ -121,7 +123,7 @@ func (b *Bundle) Valid(now time.Time) error {
 	leaf := b.Leaf()
 	switch {
 	case leaf == nil:
-		return errors.New("no serving certificate")
+		return errNoCertificate
 	case now.Before(leaf.NotBefore):
 		return fmt.Errorf("serving certificate is not valid before %s", leaf.NotBefore.Format(time.RFC3339))
 	case now.After(leaf.NotAfter):
@@ -134,7 +136,7 @@ func (b *Bundle) Valid(now time.Time) error {
 func (b *Bundle) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	m := b.state.Load()
 	if m == nil {
-		return nil, errors.New("no serving certificate")
+		return nil, errNoCertificate
 	}
 	return &m.cert, nil
 }
@@ -145,6 +147,9 @@ func (b *Bundle) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) 
 // everything else (ClientAuth, NextProtos, ...); its MinVersion is raised to
 // TLS 1.2 if lower.
 func (b *Bundle) ServerTLSConfig(base *tls.Config) *tls.Config {
+	if base == nil {
+		base = &tls.Config{}
+	}
 	base = base.Clone()
 	if base.MinVersion < tls.VersionTLS12 {
 		base.MinVersion = tls.VersionTLS12
@@ -158,7 +163,7 @@ func (b *Bundle) ServerTLSConfig(base *tls.Config) *tls.Config {
 	outer.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
 		m := b.state.Load()
 		if m == nil {
-			return nil, errors.New("no serving certificate")
+			return nil, errNoCertificate
 		}
 		if d := cache.Load(); d != nil && d.m == m {
 			return d.cfg, nil

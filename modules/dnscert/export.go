@@ -14,15 +14,20 @@ const (
 	ExportRootFile  = "root-cert.pem"
 )
 
-// Export writes the bundle's key, chain and roots into dir (0700, files 0600).
+// Export writes the bundle's key, chain and roots into dir (0700, files 0600),
+// all three from one generation of the bundle.
 func Export(b *Bundle, dir string) error {
+	m := b.state.Load()
+	if m == nil {
+		return fmt.Errorf("servingCert.exportDir: %w", errNoCertificate)
+	}
 	if err := pemutil.EnsureSecretDir(dir); err != nil {
 		return fmt.Errorf("servingCert.exportDir: %w", err)
 	}
 	for _, f := range []struct {
 		name string
 		data []byte
-	}{{ExportChainFile, b.CertChainPEM()}, {ExportRootFile, b.RootsPEM()}, {ExportKeyFile, b.KeyPEM()}} {
+	}{{ExportChainFile, m.certChainPEM}, {ExportRootFile, m.rootsPEM}, {ExportKeyFile, m.keyPEM}} {
 		if err := pemutil.WriteSecretFile(filepath.Join(dir, f.name), f.data); err != nil {
 			return fmt.Errorf("servingCert.exportDir: %w", err)
 		}

@@ -96,12 +96,12 @@ func (s *Server) Start(context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s listener on %s: %w", Name, s.opts.Addr, err)
 	}
+	served := make(chan error, 1)
 	s.mu.Lock()
-	s.listener = l
-	s.serveErr = make(chan error, 1)
+	s.listener, s.serveErr = l, served
 	s.mu.Unlock()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	go func() { s.serveErr <- s.grpc.Serve(l) }()
+	go func() { served <- s.grpc.Serve(l) }()
 	s.log.Info("serving", zap.String("listener", Name), zap.String("addr", l.Addr().String()))
 	return nil
 }
@@ -118,8 +118,14 @@ func (s *Server) Stop(ctx context.Context) error {
 		s.grpc.Stop()
 		<-drained
 	}
-	err := <-s.serveErr
-	if err != nil && !errors.Is(err, gogrpc.ErrServerStopped) {
+	s.mu.Lock()
+	served := s.serveErr
+	s.serveErr = nil
+	s.mu.Unlock()
+	if served == nil {
+		return nil // never started, or already stopped
+	}
+	if err := <-served; err != nil && !errors.Is(err, gogrpc.ErrServerStopped) {
 		return fmt.Errorf("%s %s: %w", Name, s.Addr(), err)
 	}
 	return nil

@@ -112,11 +112,11 @@ func (s *Server) Start(context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s listener on %s: %w", Name, s.opts.Addr, err)
 	}
+	served := make(chan error, 1)
 	s.mu.Lock()
-	s.listener = l
-	s.served = make(chan error, 1)
+	s.listener, s.served = l, served
 	s.mu.Unlock()
-	go func() { s.served <- s.http.Serve(l) }()
+	go func() { served <- s.http.Serve(l) }()
 	s.log.Info("serving", zap.String("listener", Name), zap.String("addr", l.Addr().String()))
 	return nil
 }
@@ -127,7 +127,14 @@ func (s *Server) Stop(ctx context.Context) error {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		s.http.Close()
 	}
-	if serveErr := <-s.served; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+	s.mu.Lock()
+	served := s.served
+	s.served = nil
+	s.mu.Unlock()
+	if served == nil {
+		return err // never started, or already stopped
+	}
+	if serveErr := <-served; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return fmt.Errorf("%s %s: %w", Name, s.Addr(), serveErr)
 	}
 	return err

@@ -2,7 +2,6 @@ package plane
 
 import (
 	"context"
-	"net"
 
 	"go.uber.org/fx"
 )
@@ -37,12 +36,4 @@ type ListenerOut struct {
 type ListenersIn struct {
 	fx.In
 	Listeners []Listener `group:"bootgraph.listeners"`
-}
-
-// ListenAddr returns l's bound address, or the configured one before start.
-func ListenAddr(l net.Listener, configured string) string {
-	if l == nil {
-		return configured
-	}
-	return l.Addr().String()
 }
