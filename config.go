@@ -17,6 +17,7 @@ import (
 	"github.com/bootgraph/bootgraph/modules/grpc"
 	"github.com/bootgraph/bootgraph/modules/monitoring"
 	"github.com/bootgraph/bootgraph/modules/plane"
+	"github.com/bootgraph/bootgraph/modules/webhook"
 )
 
 // Defaults of the top-level settings.
@@ -42,6 +43,7 @@ type Config struct {
 	CA          CAConfig         `json:"ca,omitempty"`
 	ServingCert dnscert.Options  `json:"servingCert,omitempty"`
 	GRPC        GRPCConfig       `json:"grpc,omitempty"`
+	Webhook     WebhookConfig    `json:"webhook,omitempty"`
 	Monitoring  MonitoringConfig `json:"monitoring,omitempty"`
 	Log         LogConfig        `json:"log,omitempty"`
 
@@ -67,6 +69,14 @@ type GRPCConfig struct {
 	// Enabled includes the secure gRPC listener. Default true.
 	Enabled *bool `json:"enabled,omitempty"`
 	grpc.Options
+}
+
+// WebhookConfig is the "webhook" section: the HTTPS admission-webhook
+// listener.
+type WebhookConfig struct {
+	// Enabled includes the webhook listener. Default true.
+	Enabled *bool `json:"enabled,omitempty"`
+	webhook.Options
 }
 
 // MonitoringConfig is the "monitoring" section: /metrics, /ready, /healthz.
@@ -147,6 +157,7 @@ func (c *Config) SetDefaults() {
 	c.ServingCert.LoopbackNames = true // local mode: no Kubernetes
 	c.ServingCert.SetDefaults()
 	c.GRPC.SetDefaults()
+	c.Webhook.SetDefaults()
 	c.Monitoring.SetDefaults()
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
@@ -171,6 +182,9 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.ServingCert.Validate())
 	if enabled(c.GRPC.Enabled) {
 		errs = append(errs, c.GRPC.Validate())
+	}
+	if enabled(c.Webhook.Enabled) {
+		errs = append(errs, c.Webhook.Validate())
 	}
 	if _, err := zap.ParseAtomicLevel(c.Log.Level); err != nil {
 		errs = append(errs, fmt.Errorf("log.level: %q is not one of debug, info, warn, error", c.Log.Level))

@@ -16,6 +16,7 @@ var providers = map[string]string{
 	"*ca.Metrics":           `the ca module (modules/ca; config "ca.enabled: true")`,
 	"*dnscert.Bundle":       `the serving-cert module (modules/dnscert; config "servingCert")`,
 	"*grpc.Server":          `the secure gRPC module (modules/grpc; config "grpc.enabled: true")`,
+	"*webhook.Server":       `the webhook module (modules/webhook; config "webhook.enabled: true")`,
 	"*monitoring.Server":    `the monitoring module (modules/monitoring; config "monitoring.enabled: true")`,
 	"*zap.Logger":           "the engine (use bootgraph.New)",
 	"prometheus.Registerer": "the engine (use bootgraph.New)",

@@ -27,13 +27,14 @@ import (
 	"github.com/bootgraph/bootgraph/modules/dnscert"
 	bggrpc "github.com/bootgraph/bootgraph/modules/grpc"
 	"github.com/bootgraph/bootgraph/modules/monitoring"
+	"github.com/bootgraph/bootgraph/modules/webhook"
 )
 
 // Invariant 1: the CA is constructed before the serving bundle, and the
 // bundle before every listener, whatever order the modules are given in.
 func TestInvariant1_CABeforeBundleBeforeListeners(t *testing.T) {
 	cfg := localConfig(t)
-	for _, perm := range permutations(fullPlaneModules(cfg)) {
+	for _, perm := range orderings(fullPlaneModules(cfg)) {
 		t.Run(names(perm), func(t *testing.T) {
 			c := cfg
 			c.DataDir = t.TempDir()
@@ -42,7 +43,7 @@ func TestInvariant1_CABeforeBundleBeforeListeners(t *testing.T) {
 			ctors := p.Constructors()
 			caAt, bundleAt := ctorIndex(t, ctors, ctorCA), ctorIndex(t, ctors, ctorBundle)
 			assert.Less(t, caAt, bundleAt, "CA after bundle")
-			for _, listener := range []string{ctorGRPC, ctorMonitoring} {
+			for _, listener := range []string{ctorGRPC, ctorWebhook, ctorMonitoring} {
 				assert.Less(t, bundleAt, ctorIndex(t, ctors, listener), "bundle after %s", listener)
 			}
 		})
@@ -117,7 +118,7 @@ func TestInvariant2_ServicesRegisteredBeforeFirstConnection(t *testing.T) {
 func TestInvariant3_CARunStartsLastStopsFirst(t *testing.T) {
 	cfg := localConfig(t)
 	mods := append(fullPlaneModules(cfg), extraListenerModule)
-	for _, perm := range permutations(mods) {
+	for _, perm := range orderings(mods) {
 		t.Run(names(perm), func(t *testing.T) {
 			c := cfg
 			c.DataDir = t.TempDir()
@@ -128,7 +129,7 @@ func TestInvariant3_CARunStartsLastStopsFirst(t *testing.T) {
 
 			hooks := p.Hooks()
 			run := hookIndex(t, hooks, hookCARun)
-			for _, listener := range []string{hookGRPC, hookExtra} {
+			for _, listener := range []string{hookGRPC, hookWebhook, hookExtra} {
 				l := hookIndex(t, hooks, listener)
 				assert.Less(t, l.Index, run.Index, "%s started after the CA's Run", listener)
 				assert.Less(t, run.StopOrder, l.StopOrder, "%s stopped before the CA's Run", listener)
@@ -154,6 +155,7 @@ func TestInvariant5_FailedListenerStopsWhatStarted(t *testing.T) {
 		listener string
 	}{
 		{"secure gRPC port taken", func(c *bootgraph.Config) { c.GRPC.Addr = takenAddr }, bggrpc.Name},
+		{"webhook port taken", func(c *bootgraph.Config) { c.Webhook.Addr = takenAddr }, webhook.Name},
 		{"monitoring port taken", func(c *bootgraph.Config) { c.Monitoring.Addr = takenAddr }, monitoring.Name},
 	}
 	for _, tt := range tests {
@@ -244,6 +246,19 @@ func TestInvariant6_MissingPartFailsBeforeAnythingRuns(t *testing.T) {
 			compose: func(cfg bootgraph.Config) (*bootgraph.Plane, error) {
 				cfg.SetDefaults()
 				return bootgraph.Compose(cfg, ca.Module(cfg.CA.Options), bggrpc.Module(cfg.GRPC.Options))
+			},
+			want: []string{"*dnscert.Bundle", "serving-cert module"},
+		},
+		{
+			name: "full plane without the serving-cert module",
+			compose: func(cfg bootgraph.Config) (*bootgraph.Plane, error) {
+				var mods []fx.Option
+				for _, m := range fullPlaneModules(cfg) {
+					if m.name != "dnscert" {
+						mods = append(mods, m.opt)
+					}
+				}
+				return bootgraph.Compose(cfg, mods...)
 			},
 			want: []string{"*dnscert.Bundle", "serving-cert module"},
 		},

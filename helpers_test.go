@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"github.com/bootgraph/bootgraph/modules/grpc"
 	"github.com/bootgraph/bootgraph/modules/monitoring"
 	"github.com/bootgraph/bootgraph/modules/plane"
+	"github.com/bootgraph/bootgraph/modules/webhook"
 )
 
 // Hook and constructor names of the full plane, as the engine records them.
@@ -29,12 +31,14 @@ const (
 	pkg             = "github.com/bootgraph/bootgraph/modules/"
 	hookBundle      = pkg + "dnscert.provideIstiod"
 	hookGRPC        = pkg + "grpc.provideServer"
+	hookWebhook     = pkg + "webhook.provideServer"
 	hookMonitoring  = pkg + "monitoring.provideServer"
 	hookCARun       = pkg + "ca.registerRun"
 	hookExtra       = "github.com/bootgraph/bootgraph_test.provideExtraListener"
 	ctorCA          = pkg + "ca.provideCA()"
 	ctorBundle      = pkg + "dnscert.provideIstiod()"
 	ctorGRPC        = pkg + "grpc.provideServer()"
+	ctorWebhook     = pkg + "webhook.provideServer()"
 	ctorMonitoring  = pkg + "monitoring.provideServer()"
 	caServiceName   = "istio.v1.auth.IstioCertificateService"
 	loopbackAnyPort = "127.0.0.1:0"
@@ -46,6 +50,7 @@ func localConfig(t *testing.T) bootgraph.Config {
 	t.Helper()
 	cfg := bootgraph.Config{DataDir: t.TempDir(), Logger: zaptest.NewLogger(t)}
 	cfg.GRPC.Addr = loopbackAnyPort
+	cfg.Webhook.Addr = loopbackAnyPort
 	cfg.Monitoring.Addr = loopbackAnyPort
 	return cfg
 }
@@ -63,8 +68,29 @@ func fullPlaneModules(cfg bootgraph.Config) []namedOption {
 		{"ca", ca.Module(cfg.CA.Options)},
 		{"dnscert", dnscert.Module(cfg.ServingCert)},
 		{"grpc", grpc.Module(cfg.GRPC.Options)},
+		{"webhook", webhook.Module(cfg.Webhook.Options)},
 		{"monitoring", monitoring.Module(cfg.Monitoring.Options)},
 	}
+}
+
+// orderings returns every ordering of opts when there are at most 24;
+// otherwise the given order, its reverse and 24 orders from a fixed-seed
+// shuffle, so that a failure reproduces.
+func orderings(opts []namedOption) [][]namedOption {
+	all := permutations(opts)
+	if len(all) <= 24 {
+		return all
+	}
+	rev := make([]namedOption, len(opts))
+	for i, o := range opts {
+		rev[len(opts)-1-i] = o
+	}
+	out := [][]namedOption{opts, rev}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 24 {
+		out = append(out, all[rng.IntN(len(all))])
+	}
+	return out
 }
 
 // permutations returns every ordering of opts.

@@ -7,6 +7,7 @@ import (
 	"github.com/bootgraph/bootgraph/modules/dnscert"
 	"github.com/bootgraph/bootgraph/modules/grpc"
 	"github.com/bootgraph/bootgraph/modules/monitoring"
+	"github.com/bootgraph/bootgraph/modules/webhook"
 )
 
 // Modules returns the fx options of the modules cfg selects, in the order
@@ -20,6 +21,9 @@ func Modules(cfg Config) []fx.Option {
 	opts = append(opts, dnscert.Module(cfg.ServingCert))
 	if enabled(cfg.GRPC.Enabled) {
 		opts = append(opts, grpc.Module(cfg.GRPC.Options))
+	}
+	if enabled(cfg.Webhook.Enabled) {
+		opts = append(opts, webhook.Module(cfg.Webhook.Options))
 	}
 	if enabled(cfg.Monitoring.Enabled) {
 		opts = append(opts, monitoring.Module(cfg.Monitoring.Options))

@@ -78,7 +78,8 @@ type server struct {
 func startServe(t *testing.T, args ...string) *server {
 	t.Helper()
 	s := &server{out: &syncBuffer{}, dataDir: t.TempDir(), grpcAddr: freeAddr(t), monitoring: freeAddr(t)}
-	all := append([]string{"serve", "--data-dir", s.dataDir, "--grpc-addr", s.grpcAddr, "--monitoring-addr", s.monitoring}, args...)
+	all := append([]string{"serve", "--data-dir", s.dataDir, "--grpc-addr", s.grpcAddr,
+		"--webhook-addr", freeAddr(t), "--monitoring-addr", s.monitoring}, args...)
 	s.cmd = exec.Command(binary, all...)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	require.NoError(t, s.cmd.Start())
@@ -226,7 +227,8 @@ func TestServeFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			grpcAddr := freeAddr(t)
-			args := append([]string{"serve", "--data-dir", t.TempDir(), "--grpc-addr", grpcAddr, "--monitoring-addr", freeAddr(t)}, tt.args...)
+			args := append([]string{"serve", "--data-dir", t.TempDir(), "--grpc-addr", grpcAddr,
+				"--webhook-addr", freeAddr(t), "--monitoring-addr", freeAddr(t)}, tt.args...)
 			out, err := run(t, args...)
 			require.Error(t, err, out)
 			var exit *exec.ExitError
@@ -270,7 +272,7 @@ func TestServePrecedence(t *testing.T) {
 
 	// istiod's flags win over the env var and the file.
 	cmd = exec.Command(binary, "serve", "--config", cfgFile, "--data-dir", t.TempDir(),
-		"--grpc-addr", freeAddr(t), "--monitoring-addr", freeAddr(t),
+		"--grpc-addr", freeAddr(t), "--webhook-addr", freeAddr(t), "--monitoring-addr", freeAddr(t),
 		"--tlsCertFile", "/nonexistent/cert.pem", "--tlsKeyFile", "/nonexistent/key.pem")
 	cmd.Env = append(os.Environ(), "PILOT_CERT_PROVIDER=istiod")
 	out, err = cmd.CombinedOutput()

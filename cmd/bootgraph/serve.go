@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -15,7 +17,10 @@ type configFlags struct {
 	configFile     string
 	dataDir        string
 	grpcAddr       string
+	webhookAddr    string
 	monitoringAddr string
+	enable         []string
+	disable        []string
 	logLevel       string
 	// istiod-compatible flags
 	caCertFile  string
@@ -27,7 +32,10 @@ func (f *configFlags) register(fs *pflag.FlagSet) {
 	fs.StringVarP(&f.configFile, "config", "c", "", "YAML config file (default: the embedded local default)")
 	fs.StringVar(&f.dataDir, "data-dir", "", "directory for local state: CA and token file (config dataDir; default .bootgraph)")
 	fs.StringVar(&f.grpcAddr, "grpc-addr", "", "secure gRPC listen address (config grpc.addr; default 127.0.0.1:15012)")
+	fs.StringVar(&f.webhookAddr, "webhook-addr", "", "HTTPS webhook listen address (config webhook.addr; default 127.0.0.1:15017)")
 	fs.StringVar(&f.monitoringAddr, "monitoring-addr", "", "monitoring listen address (config monitoring.addr; default 127.0.0.1:15014)")
+	fs.StringSliceVar(&f.enable, "enable", nil, "parts to include, overriding the config: "+strings.Join(partNames, ","))
+	fs.StringSliceVar(&f.disable, "disable", nil, "parts to leave out, overriding the config: "+strings.Join(partNames, ","))
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (config log.level)")
 	fs.StringVar(&f.caCertFile, "caCertFile", "", "roots trusted for client certificates, with the files provider (istiod flag)")
 	fs.StringVar(&f.tlsCertFile, "tlsCertFile", "", "serving certificate chain file; selects the files provider (istiod flag)")
@@ -51,16 +59,43 @@ func (f *configFlags) load(fs *pflag.FlagSet) (bootgraph.Config, error) {
 	}
 	set("data-dir", &cfg.DataDir, f.dataDir)
 	set("grpc-addr", &cfg.GRPC.Addr, f.grpcAddr)
+	set("webhook-addr", &cfg.Webhook.Addr, f.webhookAddr)
 	set("monitoring-addr", &cfg.Monitoring.Addr, f.monitoringAddr)
 	set("log-level", &cfg.Log.Level, f.logLevel)
 	set("caCertFile", &cfg.ServingCert.CACertFile, f.caCertFile)
 	set("tlsCertFile", &cfg.ServingCert.CertFile, f.tlsCertFile)
 	set("tlsKeyFile", &cfg.ServingCert.KeyFile, f.tlsKeyFile)
+	for _, list := range []struct {
+		names []string
+		on    bool
+	}{{f.enable, true}, {f.disable, false}} {
+		for _, name := range list.names {
+			if err := setEnabled(&cfg, name, list.on); err != nil {
+				return cfg, err
+			}
+		}
+	}
 	if fs.Changed("tlsCertFile") || fs.Changed("tlsKeyFile") {
 		// istiod: custom certificate files win over any provider setting.
 		cfg.ServingCert.Provider = "files"
 	}
 	return cfg, nil
+}
+
+// partNames are the parts --enable and --disable accept.
+var partNames = []string{"ca", "grpc", "webhook", "monitoring"}
+
+func setEnabled(cfg *bootgraph.Config, name string, on bool) error {
+	parts := map[string]**bool{
+		"ca": &cfg.CA.Enabled, "grpc": &cfg.GRPC.Enabled,
+		"webhook": &cfg.Webhook.Enabled, "monitoring": &cfg.Monitoring.Enabled,
+	}
+	p, ok := parts[name]
+	if !ok {
+		return fmt.Errorf("--enable/--disable: unknown part %q, want one of %s", name, strings.Join(partNames, ", "))
+	}
+	*p = &on
+	return nil
 }
 
 func newServeCommand() *cobra.Command {

@@ -1,0 +1,173 @@
+package webhook
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	stdlog "log"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/bootgraph/bootgraph/modules/dnscert"
+)
+
+// Name is the listener's name in logs, errors and readiness.
+const Name = "https-webhook"
+
+// GroupHandlers is the value group through which handlers join the server.
+const GroupHandlers = "webhook.handlers"
+
+// Handler is an HTTP handler mounted at Path on the webhook server.
+type Handler struct {
+	// Path is an http.ServeMux pattern without method, e.g. "/validate".
+	Path    string
+	Handler http.Handler
+}
+
+// HandlerOut adds a Handler to GroupHandlers from a constructor.
+type HandlerOut struct {
+	fx.Out
+	Handler Handler `group:"webhook.handlers"`
+}
+
+// Server is the HTTPS webhook listener.
+type Server struct {
+	opts   Options
+	log    *zap.Logger
+	bundle *dnscert.Bundle
+	http   *http.Server
+	tls    *tls.Config
+
+	mu       sync.Mutex
+	listener net.Listener
+	served   chan error
+}
+
+// NewServer builds the server and mounts handlers; it does not listen until
+// Start. Two handlers on one path, a path without a leading "/", or a handler
+// on /ready is an error naming the path.
+func NewServer(opts Options, bundle *dnscert.Bundle, log *zap.Logger, handlers []Handler) (*Server, error) {
+	s := &Server{opts: opts, log: log, bundle: bundle}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ready", s.serveReady)
+	seen := map[string]bool{"/ready": true}
+	for _, h := range handlers {
+		if !strings.HasPrefix(h.Path, "/") || h.Handler == nil {
+			return nil, fmt.Errorf("webhook handler %q: want a path starting with \"/\" and a non-nil handler", h.Path)
+		}
+		if seen[h.Path] {
+			return nil, fmt.Errorf("webhook handler %q: path already taken", h.Path)
+		}
+		seen[h.Path] = true
+		mux.Handle(h.Path, h.Handler)
+	}
+	s.tls = bundle.ServerTLSConfig(&tls.Config{
+		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"h2", "http/1.1"},
+	})
+	handlerTimeout := time.Duration(opts.HandlerTimeout)
+	s.http = &http.Server{
+		Handler:           http.TimeoutHandler(limitBody(mux, opts.MaxRequestBytes), handlerTimeout, "webhook handler timed out\n"),
+		ReadHeaderTimeout: time.Duration(opts.ReadHeaderTimeout),
+		IdleTimeout:       time.Duration(opts.IdleTimeout),
+		MaxHeaderBytes:    64 << 10,
+		// TLS handshake errors (port scanners, probes) are noise: debug.
+		ErrorLog: errorLog(log),
+	}
+	return s, nil
+}
+
+// errorLog sends net/http's own messages (mostly TLS handshake errors from
+// scanners and probes) to log at debug level.
+func errorLog(log *zap.Logger) *stdlog.Logger {
+	l, err := zap.NewStdLogAt(log.With(zap.String("listener", Name)), zap.DebugLevel)
+	if err != nil {
+		return zap.NewStdLog(log) // only for an invalid level, which DebugLevel is not
+	}
+	return l
+}
+
+// limitBody caps every request body at max bytes.
+func limitBody(next http.Handler, max int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, max)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Name implements plane.Listener.
+func (s *Server) Name() string { return Name }
+
+// Addr implements plane.Listener: the bound address once started.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listener != nil {
+		return s.listener.Addr().String()
+	}
+	return s.opts.Addr
+}
+
+// Ready implements plane.Listener.
+func (s *Server) Ready(context.Context) error {
+	s.mu.Lock()
+	bound := s.listener != nil
+	s.mu.Unlock()
+	if !bound {
+		return fmt.Errorf("%s %s: not listening", Name, s.opts.Addr)
+	}
+	if err := s.bundle.Valid(time.Now()); err != nil {
+		return fmt.Errorf("%s %s: %w", Name, s.Addr(), err)
+	}
+	return nil
+}
+
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	if err := s.Ready(r.Context()); err != nil {
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// Start binds the port and serves TLS in the background.
+func (s *Server) Start(context.Context) error {
+	l, err := net.Listen("tcp", s.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("%s listener on %s: %w", Name, s.opts.Addr, err)
+	}
+	served := make(chan error, 1)
+	s.mu.Lock()
+	s.listener, s.served = l, served
+	s.mu.Unlock()
+	go func() { served <- s.http.Serve(tls.NewListener(l, s.tls)) }()
+	s.log.Info("serving", zap.String("listener", Name), zap.String("addr", l.Addr().String()))
+	return nil
+}
+
+// Stop finishes in-flight requests until ctx is done, then closes the rest.
+// It is safe before Start and more than once.
+func (s *Server) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	served := s.served
+	s.served = nil
+	s.mu.Unlock()
+	if served == nil {
+		return nil
+	}
+	err := s.http.Shutdown(ctx)
+	if err != nil {
+		s.http.Close()
+	}
+	if serveErr := <-served; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("%s %s: %w", Name, s.Addr(), serveErr)
+	}
+	return err
+}
