@@ -1,0 +1,91 @@
+package bootgraph_test
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/fx"
+
+	"github.com/bootgraph/bootgraph"
+	"github.com/bootgraph/bootgraph/modules/ca"
+	"github.com/bootgraph/bootgraph/modules/dnscert"
+	bggrpc "github.com/bootgraph/bootgraph/modules/grpc"
+	"github.com/bootgraph/bootgraph/modules/webhook"
+)
+
+// The serving certificate is swapped repeatedly while clients keep making
+// new TLS connections to every TLS listener: no handshake fails, and each
+// listener presents several certificates over the run, without a restart.
+func TestServingCertRotationUnderLoad(t *testing.T) {
+	cfg := localConfig(t)
+	var (
+		authority *ca.CA
+		bundle    *dnscert.Bundle
+		grpcSrv   *bggrpc.Server
+		hookSrv   *webhook.Server
+	)
+	p, err := bootgraph.New(cfg, fx.Populate(&authority, &bundle, &grpcSrv, &hookSrv))
+	require.NoError(t, err)
+	startPlane(t, p)
+
+	roots := x509.NewCertPool()
+	require.True(t, roots.AppendCertsFromPEM(authority.RootPEM()))
+	listeners := map[string]*tls.Config{
+		grpcSrv.Addr(): {RootCAs: roots, ServerName: "localhost", NextProtos: []string{"h2"}},
+		hookSrv.Addr(): {RootCAs: roots, ServerName: "localhost", NextProtos: []string{"h2"}},
+	}
+
+	const rotations = 30
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	var handshakes, failures atomic.Int64
+	serials := map[string]*sync.Map{}
+	for addr, tlsCfg := range listeners {
+		seen := &sync.Map{}
+		serials[addr] = seen
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					conn, err := tls.Dial("tcp", addr, tlsCfg)
+					handshakes.Add(1)
+					if err != nil {
+						failures.Add(1)
+						t.Errorf("handshake with %s: %v", addr, err)
+						continue
+					}
+					seen.Store(conn.ConnectionState().PeerCertificates[0].SerialNumber.String(), true)
+					conn.Close()
+				}
+			}()
+		}
+	}
+	for range rotations {
+		chain, key, err := authority.GenKeyCert([]string{"localhost", "127.0.0.1"}, time.Hour)
+		require.NoError(t, err)
+		require.NoError(t, bundle.Set(chain, key, authority.RootPEM()))
+		time.Sleep(10 * time.Millisecond) // let clients handshake with this one
+	}
+	close(done)
+	wg.Wait()
+
+	t.Logf("%d handshakes during %d rotations", handshakes.Load(), rotations)
+	assert.Zero(t, failures.Load())
+	for addr, seen := range serials {
+		n := 0
+		seen.Range(func(any, any) bool { n++; return true })
+		assert.GreaterOrEqual(t, n, 3, "%s presented only %d certificates", addr, n)
+	}
+}
