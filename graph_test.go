@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/bootgraph/bootgraph"
 	"github.com/bootgraph/bootgraph/caclient"
+	"github.com/bootgraph/bootgraph/graph"
 	"github.com/bootgraph/bootgraph/modules/ca"
 	"github.com/bootgraph/bootgraph/modules/dnscert"
 	bggrpc "github.com/bootgraph/bootgraph/modules/grpc"
@@ -337,4 +339,63 @@ func dialCA(t *testing.T, cfg bootgraph.Config, addr string) *caclient.Client {
 		t.Error(err)
 	}
 	return c
+}
+
+// Invariant 7: the order the engine predicts from the graph alone equals the
+// order observed in a real start: of every function fx runs, and of the
+// lifecycle hooks.
+func TestInvariant7_PredictedOrderIsObserved(t *testing.T) {
+	cfg := localConfig(t)
+	mods := append(fullPlaneModules(cfg), extraListenerModule)
+	for _, perm := range orderings(mods) {
+		t.Run(names(perm), func(t *testing.T) {
+			c := cfg
+			c.DataDir = t.TempDir()
+			p, err := bootgraph.Compose(c, options(reorder(append(fullPlaneModules(c), extraListenerModule), perm))...)
+			require.NoError(t, err)
+			assertPredictionHolds(t, p)
+		})
+	}
+}
+
+// assertPredictionHolds starts and stops p and compares its plan with what
+// happened.
+func assertPredictionHolds(t *testing.T, p *bootgraph.Plane) {
+	t.Helper()
+	plan, err := p.Plan()
+	require.NoError(t, err)
+	require.Empty(t, plan.Problems)
+	require.NoError(t, p.Start(context.Background()))
+	require.NoError(t, p.Stop(context.Background()))
+
+	var predicted, observed []string
+	for _, n := range sortedByOrder(plan) {
+		predicted = append(predicted, n.Key)
+	}
+	for _, r := range p.Constructors() {
+		observed = append(observed, r.Name)
+	}
+	assert.Equal(t, predicted, observed, "functions: predicted vs run")
+
+	var predictedHooks, observedHooks []string
+	for _, h := range plan.Hooks {
+		predictedHooks = append(predictedHooks, plan.Node(h.Node).Key)
+	}
+	for _, h := range p.Hooks() {
+		if n := len(observedHooks); n == 0 || observedHooks[n-1] != h.Name {
+			observedHooks = append(observedHooks, h.Name) // one entry per registrar
+		}
+	}
+	assert.Equal(t, predictedHooks, observedHooks, "hooks: predicted vs started")
+}
+
+func sortedByOrder(g *graph.Graph) []graph.Node {
+	var ran []graph.Node
+	for _, n := range g.Nodes {
+		if n.Order >= 0 {
+			ran = append(ran, n)
+		}
+	}
+	sort.Slice(ran, func(i, j int) bool { return ran[i].Order < ran[j].Order })
+	return ran
 }

@@ -29,12 +29,12 @@ import (
 // Hook and constructor names of the full plane, as the engine records them.
 const (
 	pkg             = "github.com/bootgraph/bootgraph/modules/"
-	hookBundle      = pkg + "dnscert.provideIstiod"
-	hookGRPC        = pkg + "grpc.provideServer"
-	hookWebhook     = pkg + "webhook.provideServer"
-	hookMonitoring  = pkg + "monitoring.provideServer"
-	hookCARun       = pkg + "ca.registerRun"
-	hookExtra       = "github.com/bootgraph/bootgraph_test.provideExtraListener"
+	hookBundle      = pkg + "dnscert.provideIstiod()"
+	hookGRPC        = pkg + "grpc.provideServer()"
+	hookWebhook     = pkg + "webhook.provideServer()"
+	hookMonitoring  = pkg + "monitoring.provideServer()"
+	hookCARun       = pkg + "ca.registerRun()"
+	hookExtra       = "github.com/bootgraph/bootgraph_test.provideExtraListener()"
 	ctorCA          = pkg + "ca.provideCA()"
 	ctorBundle      = pkg + "dnscert.provideIstiod()"
 	ctorGRPC        = pkg + "grpc.provideServer()"

@@ -16,8 +16,8 @@ import (
 // HookRecord is what the engine knows of one lifecycle hook: who appended it,
 // its position, and what happened when it ran.
 type HookRecord struct {
-	// Name is the function that appended the hook, e.g.
-	// "github.com/bootgraph/bootgraph/modules/grpc.provideServer".
+	// Name is fx's name for the function that appended the hook, e.g.
+	// "github.com/bootgraph/bootgraph/modules/grpc.provideServer()".
 	Name string
 	// Index is the hook's position in the start order.
 	Index int
@@ -38,6 +38,8 @@ type HookRecord struct {
 // record to stop them itself.
 type hookTracker struct {
 	log *zap.Logger
+	// registrar names the function running while a hook is appended.
+	registrar func() string
 
 	mu        sync.Mutex
 	hooks     []*trackedHook
@@ -51,7 +53,9 @@ type trackedHook struct {
 	onStop func(context.Context) error
 }
 
-func newHookTracker(log *zap.Logger) *hookTracker { return &hookTracker{log: log} }
+func newHookTracker(log *zap.Logger, registrar func() string) *hookTracker {
+	return &hookTracker{log: log, registrar: registrar}
+}
 
 // decorate is provided as fx.Decorate(t.decorate): every module then sees a
 // Lifecycle whose hooks the tracker wraps.
@@ -68,7 +72,11 @@ type trackedLifecycle struct {
 func (l *trackedLifecycle) Append(h fx.Hook) {
 	t := l.t
 	t.mu.Lock()
-	th := &trackedHook{rec: HookRecord{Name: appenderName(), Index: len(t.hooks), StopOrder: -1}, onStop: h.OnStop}
+	name := t.registrar()
+	if name == "" {
+		name = appenderName() // appended outside the build, e.g. by another hook
+	}
+	th := &trackedHook{rec: HookRecord{Name: name, Index: len(t.hooks), StopOrder: -1}, onStop: h.OnStop}
 	t.hooks = append(t.hooks, th)
 	t.mu.Unlock()
 	l.Lifecycle.Append(fx.Hook{

@@ -34,7 +34,7 @@ func buildLogger(c LogConfig) (*zap.Logger, error) {
 // tracker's wrapper).
 type eventLogger struct {
 	log *zap.Logger
-	rec *constructorRecorder
+	rec *buildRecorder
 }
 
 func (l eventLogger) LogEvent(event fxevent.Event) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -22,7 +23,11 @@ type Plane struct {
 	app   *fx.App
 	log   *zap.Logger
 	hooks *hookTracker
-	ctors *constructorRecorder
+	build *buildRecorder
+	opts  []fx.Option // the composition, for Graph
+
+	mu    sync.Mutex
+	times runTimes
 }
 
 // New builds the plane cfg describes, plus extra options from a library user
@@ -61,13 +66,17 @@ func compose(cfg Config, modules []fx.Option) (*Plane, error) {
 			return nil, err
 		}
 	}
-	p := &Plane{cfg: cfg, log: log, hooks: newHookTracker(log.Named("lifecycle")), ctors: &constructorRecorder{}}
+	p := &Plane{cfg: cfg, log: log, build: newBuildRecorder()}
+	p.hooks = newHookTracker(log.Named("lifecycle"), p.build.current)
 	opts := append(p.coreOptions(), modules...)
+	p.opts = opts
 
 	if err := fx.ValidateApp(append(opts, fx.NopLogger)...); err != nil {
 		return nil, explainBuildError(err)
 	}
-	p.app = fx.New(append(opts, fx.WithLogger(func() fxevent.Logger { return eventLogger{log: log.Named("fx"), rec: p.ctors} }))...)
+	begin := time.Now()
+	p.app = fx.New(append(opts, fx.WithLogger(func() fxevent.Logger { return eventLogger{log: log.Named("fx"), rec: p.build} }))...)
+	p.times.build = time.Since(begin)
 	if err := p.app.Err(); err != nil {
 		return nil, explainBuildError(err)
 	}
@@ -89,9 +98,10 @@ func (p *Plane) coreOptions() []fx.Option {
 // Config returns the configuration the plane was built from, defaults applied.
 func (p *Plane) Config() Config { return p.cfg }
 
-// Constructors returns every constructor and decorator that ran while the
-// plane was built, in the order they ran.
-func (p *Plane) Constructors() []ConstructorRecord { return p.ctors.records() }
+// Constructors returns every function fx ran while the plane was built —
+// constructors, decorators, supplied values and invokes — in the order they
+// finished.
+func (p *Plane) Constructors() []ConstructorRecord { return p.build.records() }
 
 // Hooks returns what is known of every lifecycle hook, in start order.
 func (p *Plane) Hooks() []HookRecord { return p.hooks.records() }
@@ -105,6 +115,9 @@ func (p *Plane) Start(ctx context.Context) error {
 	defer cancel()
 	begin := time.Now()
 	err := p.app.Start(startCtx)
+	p.mu.Lock()
+	p.times.start, p.times.err = time.Since(begin), err
+	p.mu.Unlock()
 	if err == nil {
 		p.log.Info("plane started", zap.Duration("took", time.Since(begin)), zap.Int("hooks", len(p.hooks.records())))
 		return nil
@@ -127,6 +140,9 @@ func (p *Plane) Stop(ctx context.Context) error {
 	defer cancel()
 	begin := time.Now()
 	err := p.app.Stop(stopCtx)
+	p.mu.Lock()
+	p.times.stop = time.Since(begin)
+	p.mu.Unlock()
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("stop timed out after %v while running OnStop of %s: %w", p.cfg.StopTimeout, p.hooks.runningHook(), err)
 	}
