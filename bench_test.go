@@ -60,7 +60,7 @@ func BenchmarkBoot(b *testing.B) {
 func bootOnce(b *testing.B, dataDir, keyType string) {
 	cfg := bootgraph.Config{DataDir: dataDir, Logger: zap.NewNop()}
 	cfg.CA.KeyType = keyType
-	cfg.GRPC.Addr, cfg.Webhook.Addr, cfg.Monitoring.Addr = loopbackAnyPort, loopbackAnyPort, loopbackAnyPort
+	cfg.GRPC.Addr, cfg.Webhook.Addr, cfg.DNS.Addr, cfg.Monitoring.Addr = loopbackAnyPort, loopbackAnyPort, loopbackAnyPort, loopbackAnyPort
 	var mon *monitoring.Server
 	p, err := bootgraph.New(cfg, fx.Populate(&mon))
 	if err != nil {
@@ -158,7 +158,7 @@ func startServer(b *testing.B) *serverProcess {
 	}
 	s := &serverProcess{dataDir: b.TempDir(), grpc: freeAddrB(b), monitoring: freeAddrB(b)}
 	s.cmd = exec.Command(binPath, "serve", "--data-dir", s.dataDir, "--grpc-addr", s.grpc,
-		"--webhook-addr", freeAddrB(b), "--monitoring-addr", s.monitoring, "--log-level", "warn")
+		"--webhook-addr", freeAddrB(b), "--dns-addr", freeAddrB(b), "--monitoring-addr", s.monitoring, "--log-level", "warn")
 	s.cmd.Stderr = os.Stderr
 	if err := s.cmd.Start(); err != nil {
 		b.Fatal(err)

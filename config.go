@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/bootgraph/bootgraph/modules/ca"
+	"github.com/bootgraph/bootgraph/modules/dns"
 	"github.com/bootgraph/bootgraph/modules/dnscert"
 	"github.com/bootgraph/bootgraph/modules/grpc"
 	"github.com/bootgraph/bootgraph/modules/monitoring"
@@ -44,6 +45,7 @@ type Config struct {
 	ServingCert dnscert.Options  `json:"servingCert,omitempty"`
 	GRPC        GRPCConfig       `json:"grpc,omitempty"`
 	Webhook     WebhookConfig    `json:"webhook,omitempty"`
+	DNS         DNSConfig        `json:"dns,omitempty"`
 	Monitoring  MonitoringConfig `json:"monitoring,omitempty"`
 	Log         LogConfig        `json:"log,omitempty"`
 
@@ -77,6 +79,13 @@ type WebhookConfig struct {
 	// Enabled includes the webhook listener. Default true.
 	Enabled *bool `json:"enabled,omitempty"`
 	webhook.Options
+}
+
+// DNSConfig is the "dns" section: the DNS-over-TLS listener.
+type DNSConfig struct {
+	// Enabled includes the DNS-over-TLS listener. Default true.
+	Enabled *bool `json:"enabled,omitempty"`
+	dns.Options
 }
 
 // MonitoringConfig is the "monitoring" section: /metrics, /ready, /healthz.
@@ -158,6 +167,11 @@ func (c *Config) SetDefaults() {
 	c.ServingCert.SetDefaults()
 	c.GRPC.SetDefaults()
 	c.Webhook.SetDefaults()
+	// The DNS listener answers for the plane's own names, those of its
+	// serving certificate.
+	c.DNS.Namespace = c.Namespace
+	c.DNS.SelfNames = c.ServingCert.Names()
+	c.DNS.SetDefaults()
 	c.Monitoring.SetDefaults()
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
@@ -185,6 +199,9 @@ func (c *Config) Validate() error {
 	}
 	if enabled(c.Webhook.Enabled) {
 		errs = append(errs, c.Webhook.Validate())
+	}
+	if enabled(c.DNS.Enabled) {
+		errs = append(errs, c.DNS.Validate())
 	}
 	if _, err := zap.ParseAtomicLevel(c.Log.Level); err != nil {
 		errs = append(errs, fmt.Errorf("log.level: %q is not one of debug, info, warn, error", c.Log.Level))

@@ -17,6 +17,7 @@ var providers = map[string]string{
 	"*dnscert.Bundle":       `the serving-cert module (modules/dnscert; config "servingCert")`,
 	"*grpc.Server":          `the secure gRPC module (modules/grpc; config "grpc.enabled: true")`,
 	"*webhook.Server":       `the webhook module (modules/webhook; config "webhook.enabled: true")`,
+	"*dns.Server":           `the DNS-over-TLS module (modules/dns; config "dns.enabled: true")`,
 	"*monitoring.Server":    `the monitoring module (modules/monitoring; config "monitoring.enabled: true")`,
 	"*zap.Logger":           "the engine (use bootgraph.New)",
 	"prometheus.Registerer": "the engine (use bootgraph.New)",

@@ -20,7 +20,7 @@ func ExampleNew() {
 	defer os.RemoveAll(dir)
 
 	cfg := bootgraph.Config{DataDir: dir, Logger: zap.NewNop()}
-	cfg.GRPC.Addr, cfg.Webhook.Addr, cfg.Monitoring.Addr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.GRPC.Addr, cfg.Webhook.Addr, cfg.DNS.Addr, cfg.Monitoring.Addr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 
 	myService := bggrpc.ServiceFunc(func(r gogrpc.ServiceRegistrar) { registerEcho(r) })
 	var srv *bggrpc.Server

@@ -26,6 +26,7 @@ import (
 	"github.com/bootgraph/bootgraph/caclient"
 	"github.com/bootgraph/bootgraph/graph"
 	"github.com/bootgraph/bootgraph/modules/ca"
+	"github.com/bootgraph/bootgraph/modules/dns"
 	"github.com/bootgraph/bootgraph/modules/dnscert"
 	bggrpc "github.com/bootgraph/bootgraph/modules/grpc"
 	"github.com/bootgraph/bootgraph/modules/monitoring"
@@ -45,7 +46,7 @@ func TestInvariant1_CABeforeBundleBeforeListeners(t *testing.T) {
 			ctors := p.Constructors()
 			caAt, bundleAt := ctorIndex(t, ctors, ctorCA), ctorIndex(t, ctors, ctorBundle)
 			assert.Less(t, caAt, bundleAt, "CA after bundle")
-			for _, listener := range []string{ctorGRPC, ctorWebhook, ctorMonitoring} {
+			for _, listener := range []string{ctorGRPC, ctorWebhook, ctorDNS, ctorMonitoring} {
 				assert.Less(t, bundleAt, ctorIndex(t, ctors, listener), "bundle after %s", listener)
 			}
 		})
@@ -131,7 +132,7 @@ func TestInvariant3_CARunStartsLastStopsFirst(t *testing.T) {
 
 			hooks := p.Hooks()
 			run := hookIndex(t, hooks, hookCARun)
-			for _, listener := range []string{hookGRPC, hookWebhook, hookExtra} {
+			for _, listener := range []string{hookGRPC, hookWebhook, hookDNS, hookExtra} {
 				l := hookIndex(t, hooks, listener)
 				assert.Less(t, l.Index, run.Index, "%s started after the CA's Run", listener)
 				assert.Less(t, run.StopOrder, l.StopOrder, "%s stopped before the CA's Run", listener)
@@ -158,6 +159,7 @@ func TestInvariant5_FailedListenerStopsWhatStarted(t *testing.T) {
 	}{
 		{"secure gRPC port taken", func(c *bootgraph.Config) { c.GRPC.Addr = takenAddr }, bggrpc.Name},
 		{"webhook port taken", func(c *bootgraph.Config) { c.Webhook.Addr = takenAddr }, webhook.Name},
+		{"DNS port taken", func(c *bootgraph.Config) { c.DNS.Addr = takenAddr }, dns.Name},
 		{"monitoring port taken", func(c *bootgraph.Config) { c.Monitoring.Addr = takenAddr }, monitoring.Name},
 	}
 	for _, tt := range tests {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/bootgraph/bootgraph"
 	"github.com/bootgraph/bootgraph/modules/ca"
+	"github.com/bootgraph/bootgraph/modules/dns"
 	"github.com/bootgraph/bootgraph/modules/dnscert"
 	"github.com/bootgraph/bootgraph/modules/grpc"
 	"github.com/bootgraph/bootgraph/modules/monitoring"
@@ -32,6 +33,7 @@ const (
 	hookBundle      = pkg + "dnscert.provideIstiod()"
 	hookGRPC        = pkg + "grpc.provideServer()"
 	hookWebhook     = pkg + "webhook.provideServer()"
+	hookDNS         = pkg + "dns.provideServer()"
 	hookMonitoring  = pkg + "monitoring.provideServer()"
 	hookCARun       = pkg + "ca.registerRun()"
 	hookExtra       = "github.com/bootgraph/bootgraph_test.provideExtraListener()"
@@ -39,6 +41,7 @@ const (
 	ctorBundle      = pkg + "dnscert.provideIstiod()"
 	ctorGRPC        = pkg + "grpc.provideServer()"
 	ctorWebhook     = pkg + "webhook.provideServer()"
+	ctorDNS         = pkg + "dns.provideServer()"
 	ctorMonitoring  = pkg + "monitoring.provideServer()"
 	caServiceName   = "istio.v1.auth.IstioCertificateService"
 	loopbackAnyPort = "127.0.0.1:0"
@@ -51,6 +54,7 @@ func localConfig(t *testing.T) bootgraph.Config {
 	cfg := bootgraph.Config{DataDir: t.TempDir(), Logger: zaptest.NewLogger(t)}
 	cfg.GRPC.Addr = loopbackAnyPort
 	cfg.Webhook.Addr = loopbackAnyPort
+	cfg.DNS.Addr = loopbackAnyPort
 	cfg.Monitoring.Addr = loopbackAnyPort
 	return cfg
 }
@@ -69,6 +73,7 @@ func fullPlaneModules(cfg bootgraph.Config) []namedOption {
 		{"dnscert", dnscert.Module(cfg.ServingCert)},
 		{"grpc", grpc.Module(cfg.GRPC.Options)},
 		{"webhook", webhook.Module(cfg.Webhook.Options)},
+		{"dns", dns.Module(cfg.DNS.Options)},
 		{"monitoring", monitoring.Module(cfg.Monitoring.Options)},
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/bootgraph/bootgraph/modules/ca"
+	"github.com/bootgraph/bootgraph/modules/dns"
 	"github.com/bootgraph/bootgraph/modules/dnscert"
 	"github.com/bootgraph/bootgraph/modules/grpc"
 	"github.com/bootgraph/bootgraph/modules/monitoring"
@@ -24,6 +25,9 @@ func Modules(cfg Config) []fx.Option {
 	}
 	if enabled(cfg.Webhook.Enabled) {
 		opts = append(opts, webhook.Module(cfg.Webhook.Options))
+	}
+	if enabled(cfg.DNS.Enabled) {
+		opts = append(opts, dns.Module(cfg.DNS.Options))
 	}
 	if enabled(cfg.Monitoring.Enabled) {
 		opts = append(opts, monitoring.Module(cfg.Monitoring.Options))

@@ -92,6 +92,7 @@ func (p *Plane) coreOptions() []fx.Option {
 		fx.Supply(p.log),
 		fx.Supply(fx.Annotate(reg, fx.As(new(prometheus.Registerer)), fx.As(new(prometheus.Gatherer)))),
 		fx.Decorate(p.hooks.decorate),
+		fx.Invoke(p.registerDebugGraph),
 	}
 }
 

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: formatting, vet, and every test with
-# the race detector. Needs only Go (and gcc for -race); modules come from the
-# Go module proxy and are cached in Go's module and build caches.
+# The whole test suite, as CI runs it: the test tools (installed if
+# missing), formatting, vet, and every test with the race detector. Go
+# modules come from the Go module proxy and stay in Go's caches.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+./scripts/install-test-tools.sh
+export BOOTGRAPH_MERMAID_JS=${BOOTGRAPH_MERMAID_JS:-${BOOTGRAPH_CACHE:-$HOME/.cache/bootgraph}/npm/node_modules/mermaid/dist/mermaid.min.js}
 
 go version
 go mod download

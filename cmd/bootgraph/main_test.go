@@ -79,7 +79,7 @@ func startServe(t *testing.T, args ...string) *server {
 	t.Helper()
 	s := &server{out: &syncBuffer{}, dataDir: t.TempDir(), grpcAddr: freeAddr(t), monitoring: freeAddr(t)}
 	all := append([]string{"serve", "--data-dir", s.dataDir, "--grpc-addr", s.grpcAddr,
-		"--webhook-addr", freeAddr(t), "--monitoring-addr", s.monitoring}, args...)
+		"--webhook-addr", freeAddr(t), "--dns-addr", freeAddr(t), "--monitoring-addr", s.monitoring}, args...)
 	s.cmd = exec.Command(binary, all...)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	require.NoError(t, s.cmd.Start())
@@ -228,7 +228,7 @@ func TestServeFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			grpcAddr := freeAddr(t)
 			args := append([]string{"serve", "--data-dir", t.TempDir(), "--grpc-addr", grpcAddr,
-				"--webhook-addr", freeAddr(t), "--monitoring-addr", freeAddr(t)}, tt.args...)
+				"--webhook-addr", freeAddr(t), "--dns-addr", freeAddr(t), "--monitoring-addr", freeAddr(t)}, tt.args...)
 			out, err := run(t, args...)
 			require.Error(t, err, out)
 			var exit *exec.ExitError
@@ -272,7 +272,7 @@ func TestServePrecedence(t *testing.T) {
 
 	// istiod's flags win over the env var and the file.
 	cmd = exec.Command(binary, "serve", "--config", cfgFile, "--data-dir", t.TempDir(),
-		"--grpc-addr", freeAddr(t), "--webhook-addr", freeAddr(t), "--monitoring-addr", freeAddr(t),
+		"--grpc-addr", freeAddr(t), "--webhook-addr", freeAddr(t), "--dns-addr", freeAddr(t), "--monitoring-addr", freeAddr(t),
 		"--tlsCertFile", "/nonexistent/cert.pem", "--tlsKeyFile", "/nonexistent/key.pem")
 	cmd.Env = append(os.Environ(), "PILOT_CERT_PROVIDER=istiod")
 	out, err = cmd.CombinedOutput()

@@ -16,7 +16,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCommand(), newCertCommand(), newVersionCommand())
+	root.AddCommand(newServeCommand(), newCertCommand(), newGraphCommand(), newVersionCommand())
 	return root
 }
 

@@ -18,6 +18,7 @@ type configFlags struct {
 	dataDir        string
 	grpcAddr       string
 	webhookAddr    string
+	dnsAddr        string
 	monitoringAddr string
 	enable         []string
 	disable        []string
@@ -33,6 +34,7 @@ func (f *configFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.dataDir, "data-dir", "", "directory for local state: CA and token file (config dataDir; default .bootgraph)")
 	fs.StringVar(&f.grpcAddr, "grpc-addr", "", "secure gRPC listen address (config grpc.addr; default 127.0.0.1:15012)")
 	fs.StringVar(&f.webhookAddr, "webhook-addr", "", "HTTPS webhook listen address (config webhook.addr; default 127.0.0.1:15017)")
+	fs.StringVar(&f.dnsAddr, "dns-addr", "", "DNS-over-TLS listen address (config dns.addr; default 127.0.0.1:15053)")
 	fs.StringVar(&f.monitoringAddr, "monitoring-addr", "", "monitoring listen address (config monitoring.addr; default 127.0.0.1:15014)")
 	fs.StringSliceVar(&f.enable, "enable", nil, "parts to include, overriding the config: "+strings.Join(partNames, ","))
 	fs.StringSliceVar(&f.disable, "disable", nil, "parts to leave out, overriding the config: "+strings.Join(partNames, ","))
@@ -60,6 +62,7 @@ func (f *configFlags) load(fs *pflag.FlagSet) (bootgraph.Config, error) {
 	set("data-dir", &cfg.DataDir, f.dataDir)
 	set("grpc-addr", &cfg.GRPC.Addr, f.grpcAddr)
 	set("webhook-addr", &cfg.Webhook.Addr, f.webhookAddr)
+	set("dns-addr", &cfg.DNS.Addr, f.dnsAddr)
 	set("monitoring-addr", &cfg.Monitoring.Addr, f.monitoringAddr)
 	set("log-level", &cfg.Log.Level, f.logLevel)
 	set("caCertFile", &cfg.ServingCert.CACertFile, f.caCertFile)
@@ -83,12 +86,12 @@ func (f *configFlags) load(fs *pflag.FlagSet) (bootgraph.Config, error) {
 }
 
 // partNames are the parts --enable and --disable accept.
-var partNames = []string{"ca", "grpc", "webhook", "monitoring"}
+var partNames = []string{"ca", "grpc", "webhook", "dns", "monitoring"}
 
 func setEnabled(cfg *bootgraph.Config, name string, on bool) error {
 	parts := map[string]**bool{
 		"ca": &cfg.CA.Enabled, "grpc": &cfg.GRPC.Enabled,
-		"webhook": &cfg.Webhook.Enabled, "monitoring": &cfg.Monitoring.Enabled,
+		"webhook": &cfg.Webhook.Enabled, "dns": &cfg.DNS.Enabled, "monitoring": &cfg.Monitoring.Enabled,
 	}
 	p, ok := parts[name]
 	if !ok {

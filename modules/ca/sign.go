@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -129,6 +130,17 @@ func leafTemplate(a *authority, pub crypto.PublicKey, ttl time.Duration) (*x509.
 	}, nil
 }
 
+// servingSubject names a serving certificate. The names that matter are in
+// the SANs, but some TLS stacks (GnuTLS, so Knot's kdig) refuse a certificate
+// whose subject is empty; a CN longer than X.509's 64 characters is left out.
+func servingSubject(firstName, trustDomain string) pkix.Name {
+	subject := pkix.Name{Organization: []string{trustDomain}}
+	if len(firstName) <= 64 {
+		subject.CommonName = firstName
+	}
+	return subject
+}
+
 func randomSerial() (*big.Int, error) {
 	for {
 		n, err := rand.Int(rand.Reader, serialLimit)
@@ -162,6 +174,7 @@ func (c *CA) GenKeyCert(names []string, ttl time.Duration) (certChainPEM, keyPEM
 	if err != nil {
 		return nil, nil, fmt.Errorf("ca: %w", err)
 	}
+	tmpl.Subject = servingSubject(names[0], c.opts.TrustDomain)
 	for _, n := range names {
 		if ip := net.ParseIP(n); ip != nil {
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)

@@ -1,0 +1,307 @@
+package dns_test
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	mdns "github.com/miekg/dns"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	dnsmod "github.com/bootgraph/bootgraph/modules/dns"
+	"github.com/bootgraph/bootgraph/modules/plane"
+)
+
+// pipelined is the query with ID i in TestPipelining and its answer.
+func pipelined(i int) (name string, qtype uint16, answer string) {
+	if i%2 == 0 {
+		return "istiod.istio-system.svc.", mdns.TypeA, "127.0.0.1"
+	}
+	return "XDS.istio-system.svc.", mdns.TypeAAAA, "fd00::1"
+}
+
+// TestPipelining writes 1000 queries back-to-back on one TLS connection,
+// far past miekg/dns's default of 128 queries per connection, then reads
+// every answer.
+func TestPipelining(t *testing.T) {
+	t.Parallel()
+	c := newCA(t)
+	s, _ := startServer(t, dnsmod.Options{}, newBundle(t, c), nil, testRecords...)
+	conn := dial(t, s.Addr(), c.Roots())
+	const n = 1000
+	var queries []byte
+	for i := range n {
+		name, qtype, _ := pipelined(i)
+		queries = append(queries, frame(pack(t, question(uint16(i), name, qtype)))...)
+	}
+	written := make(chan error, 1)
+	go func() { _, err := conn.Write(queries); written <- err }() // one write: the server gets them all at once
+
+	seen := make(map[uint16]bool, n)
+	for range n {
+		resp := readResponse(t, conn)
+		require.False(t, seen[resp.Id], "ID %d answered twice", resp.Id)
+		seen[resp.Id] = true
+		require.Less(t, int(resp.Id), n)
+		name, qtype, answer := pipelined(int(resp.Id))
+		require.Equal(t, mdns.Question{Name: name, Qtype: qtype, Qclass: mdns.ClassINET}, resp.Question[0], "ID %d", resp.Id)
+		require.Len(t, resp.Answer, 1, "ID %d", resp.Id)
+		require.Contains(t, resp.Answer[0].String(), answer)
+	}
+	require.NoError(t, <-written)
+	assert.Len(t, seen, n)
+
+	// The connection is still open for more.
+	_, err := conn.Write(frame(pack(t, question(4242, "istiod.istio-system.svc.", mdns.TypeA))))
+	require.NoError(t, err)
+	assert.Equal(t, uint16(4242), readResponse(t, conn).Id)
+}
+
+// TestMalformedInput sends bytes that are not a proper query. Each gets
+// FORMERR (or NOTIMP for an opcode) or closes its connection, and another
+// connection, open all along, keeps working.
+func TestMalformedInput(t *testing.T) {
+	t.Parallel()
+	c := newCA(t)
+	s, _ := startServer(t, dnsmod.Options{}, newBundle(t, c), nil)
+	bystander := dial(t, s.Addr(), c.Roots())
+
+	twoQuestions := question(11, "istiod.istio-system.svc.", mdns.TypeA)
+	twoQuestions.Question = append(twoQuestions.Question, mdns.Question{Name: "xds.istio-system.svc.", Qtype: mdns.TypeA, Qclass: mdns.ClassINET})
+	noQuestion := question(12, "istiod.istio-system.svc.", mdns.TypeA)
+	noQuestion.Question = nil
+	withOpcode := func(id uint16, opcode int) []byte {
+		m := question(id, "istio-system.svc.", mdns.TypeSOA)
+		m.Opcode = opcode
+		return pack(t, m)
+	}
+	response := question(13, "istiod.istio-system.svc.", mdns.TypeA)
+	response.Response = true
+	truncated := pack(t, question(14, "istiod.istio-system.svc.", mdns.TypeA))
+	truncated = truncated[:len(truncated)-3]
+	garbage := make([]byte, 64)
+	for i := range garbage {
+		garbage[i] = byte(i*37 + 11)
+	}
+	garbage[2] &^= 0x80 // a query, so that miekg/dns parses it
+	garbage[2] &^= 0x78 // opcode QUERY
+
+	tests := []struct {
+		name  string
+		msg   []byte
+		rcode int // -1: the connection is closed instead
+	}{
+		{"two questions", pack(t, twoQuestions), mdns.RcodeFormatError},
+		{"no question", pack(t, noQuestion), mdns.RcodeFormatError},
+		{"NOTIFY", withOpcode(15, mdns.OpcodeNotify), mdns.RcodeNotImplemented},
+		{"UPDATE", withOpcode(16, mdns.OpcodeUpdate), mdns.RcodeNotImplemented},
+		{"IQUERY", withOpcode(17, mdns.OpcodeIQuery), mdns.RcodeNotImplemented},
+		{"a response, not a query", pack(t, response), mdns.RcodeFormatError},
+		{"truncated question", truncated, mdns.RcodeFormatError},
+		{"garbage after a query header", garbage, mdns.RcodeFormatError},
+		{"shorter than a header", []byte{0xde, 0xad, 0xbe}, -1},
+		{"empty", nil, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conn := dial(t, s.Addr(), c.Roots())
+			_, err := conn.Write(frame(tt.msg))
+			require.NoError(t, err)
+
+			raw, err := readMsg(conn)
+
+			if tt.rcode < 0 {
+				require.ErrorIs(t, err, io.EOF, "the server closes the connection")
+			} else {
+				require.NoError(t, err)
+				// Read the header alone: a FORMERR answer may carry a
+				// question that does not parse.
+				require.GreaterOrEqual(t, len(raw), 12)
+				assert.Equal(t, tt.msg[:2], raw[:2], "the answer carries the query's ID")
+				assert.NotZero(t, raw[2]&0x80, "QR")
+				assert.Equal(t, mdns.RcodeToString[tt.rcode], mdns.RcodeToString[int(raw[3]&0xF)])
+			}
+			_, err = bystander.Write(frame(pack(t, question(99, "istiod.istio-system.svc.", mdns.TypeA))))
+			require.NoError(t, err)
+			resp := readResponse(t, bystander)
+			assert.Equal(t, uint16(99), resp.Id)
+			assert.Len(t, resp.Answer, 1, "the other connection still gets answers")
+		})
+	}
+}
+
+// TestServingCertHotReload: a certificate set into the bundle after Start is
+// presented on the next handshake, and connections made before keep working.
+func TestServingCertHotReload(t *testing.T) {
+	t.Parallel()
+	c := newCA(t)
+	bundle := newBundle(t, c)
+	s, _ := startServer(t, dnsmod.Options{}, bundle, nil)
+	serial := func(conn *tls.Conn) string {
+		require.NoError(t, conn.Handshake())
+		return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	}
+	before := dial(t, s.Addr(), c.Roots())
+	first := serial(before)
+	require.Equal(t, bundle.Leaf().SerialNumber.String(), first)
+	assert.Equal(t, "dot", before.ConnectionState().NegotiatedProtocol, "ALPN dot (RFC 7858)")
+
+	chain, key, err := c.GenKeyCert([]string{"localhost"}, time.Hour)
+	require.NoError(t, err)
+	require.NoError(t, bundle.Set(chain, key, c.RootPEM()))
+	second := bundle.Leaf().SerialNumber.String()
+	require.NotEqual(t, first, second)
+
+	assert.Equal(t, second, serial(dial(t, s.Addr(), c.Roots())), "the next handshake presents the new certificate")
+	_, err = before.Write(frame(pack(t, question(5, "istiod.istio-system.svc.", mdns.TypeA))))
+	require.NoError(t, err)
+	assert.Len(t, readResponse(t, before).Answer, 1, "the connection made before the swap still works")
+}
+
+func TestStartAddressInUse(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	addr := taken.Addr().String()
+	s, err := dnsmod.NewServer(dnsmod.Options{Addr: addr}, newBundle(t, newCA(t)), zap.NewNop(), nil)
+	require.NoError(t, err)
+
+	err = s.Start(context.Background())
+
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "dns-over-tls listener on "+addr)
+	assert.ErrorContains(t, s.Ready(context.Background()), "not listening")
+	assert.NoError(t, s.Stop(context.Background()), "Stop after a failed Start")
+}
+
+func TestReadyAndAddr(t *testing.T) {
+	t.Parallel()
+	c := newCA(t)
+	bundle := newBundle(t, c)
+	s, err := dnsmod.NewServer(dnsmod.Options{Addr: "127.0.0.1:0"}, bundle, zap.NewNop(), nil)
+	require.NoError(t, err)
+	var _ plane.Listener = s
+	assert.Equal(t, "dns-over-tls", s.Name())
+	assert.Equal(t, dnsmod.Name, s.Name())
+	assert.Equal(t, "127.0.0.1:0", s.Addr(), "before Start, Addr is the configured address")
+	err = s.Ready(context.Background())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "dns-over-tls 127.0.0.1:0: not listening")
+
+	require.NoError(t, s.Start(context.Background()))
+	defer func() { assert.NoError(t, s.Stop(context.Background())) }()
+
+	require.NoError(t, s.Ready(context.Background()))
+	host, port, err := net.SplitHostPort(s.Addr())
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1", host)
+	n, err := strconv.Atoi(port)
+	require.NoError(t, err)
+	assert.NotZero(t, n, "Addr is the bound port, not :0")
+	assert.Len(t, exchange(t, s.Addr(), c.Roots(), question(1, "istiod.istio-system.svc.", mdns.TypeA)).Answer, 1)
+
+	// Readiness also requires a currently valid serving certificate.
+	certPEM, keyPEM := expiredPair(t)
+	require.NoError(t, bundle.Set(certPEM, keyPEM, c.RootPEM()))
+	err = s.Ready(context.Background())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "expired")
+	assert.Contains(t, err.Error(), s.Addr())
+}
+
+// TestStopClosesIdleConnections: Stop does not wait for an idle client's
+// idle timeout; the client sees its connection closed and new ones refused.
+func TestStopClosesIdleConnections(t *testing.T) {
+	t.Parallel()
+	c := newCA(t)
+	s, stop := startServer(t, dnsmod.Options{IdleTimeout: plane.Duration(time.Hour)}, newBundle(t, c), nil)
+	conn := dial(t, s.Addr(), c.Roots())
+	_, err := conn.Write(frame(pack(t, question(1, "istiod.istio-system.svc.", mdns.TypeA))))
+	require.NoError(t, err)
+	require.Len(t, readResponse(t, conn).Answer, 1)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	require.NoError(t, stop(ctx))
+	require.NoError(t, ctx.Err(), "Stop returned before its deadline")
+
+	_, err = readMsg(conn)
+	assert.ErrorIs(t, err, io.EOF, "the idle connection was closed")
+	_, err = net.DialTimeout("tcp", s.Addr(), time.Second)
+	assert.Error(t, err, "the listener is closed")
+	assert.ErrorContains(t, s.Ready(context.Background()), "not listening")
+	assert.NoError(t, s.Stop(context.Background()), "a second Stop")
+}
+
+// TestStopDeadlineClosesStuckConnections: a client that sends queries but
+// never reads the answers blocks the server's writes; Stop waits for it
+// until its deadline, then closes the connection.
+func TestStopDeadlineClosesStuckConnections(t *testing.T) {
+	t.Parallel()
+	c := newCA(t)
+	core, logs := observer.New(zapcore.WarnLevel)
+	s, stop := startServer(t, dnsmod.Options{IdleTimeout: plane.Duration(time.Hour)}, newBundle(t, c), zap.New(core))
+	conn := dial(t, s.Addr(), c.Roots())
+	var batch []byte
+	for i := range 1000 {
+		batch = append(batch, frame(pack(t, question(uint16(i), "istiod.istio-system.svc.", mdns.TypeA)))...)
+	}
+	// Write until a write cannot finish: the server has stopped reading,
+	// which it does only while blocked writing answers nobody reads.
+	for stuck := false; !stuck; {
+		require.NoError(t, conn.SetWriteDeadline(time.Now().Add(time.Second)))
+		_, err := conn.Write(batch)
+		var netErr net.Error
+		stuck = errors.As(err, &netErr) && netErr.Timeout()
+		require.True(t, err == nil || stuck, "write: %v", err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- stop(ctx) }()
+
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("Stop did not close the stuck connection after its deadline")
+	}
+	assert.Equal(t, 1, logs.FilterMessage("drain deadline passed; closing remaining connections").Len())
+}
+
+// TestIdleTimeout: a connection that sends nothing more is closed after the
+// idle timeout.
+func TestIdleTimeout(t *testing.T) {
+	t.Parallel()
+	c := newCA(t)
+	s, _ := startServer(t, dnsmod.Options{IdleTimeout: plane.Duration(100 * time.Millisecond)}, newBundle(t, c), nil)
+	conn := dial(t, s.Addr(), c.Roots())
+	_, err := conn.Write(frame(pack(t, question(1, "istiod.istio-system.svc.", mdns.TypeA))))
+	require.NoError(t, err)
+	require.Len(t, readResponse(t, conn).Answer, 1)
+	start := time.Now()
+
+	_, err = readMsg(conn)
+
+	require.ErrorIs(t, err, io.EOF, "the server closed the idle connection")
+	assert.Less(t, time.Since(start), 5*time.Second, "closed after the configured idle timeout, not miekg/dns's default of 8s")
+}
+
+func TestStopWithoutStart(t *testing.T) {
+	t.Parallel()
+	s, err := dnsmod.NewServer(dnsmod.Options{Addr: "127.0.0.1:0"}, newBundle(t, newCA(t)), zap.NewNop(), nil)
+	require.NoError(t, err)
+	require.NoError(t, s.Stop(context.Background()))
+	require.NoError(t, s.Stop(context.Background()))
+}
