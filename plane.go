@@ -15,6 +15,8 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 	"go.uber.org/zap"
+
+	"github.com/bootgraph/bootgraph/graph"
 )
 
 // Plane is a built control plane, ready to start.
@@ -92,7 +94,8 @@ func (p *Plane) coreOptions() []fx.Option {
 		fx.Supply(p.log),
 		fx.Supply(fx.Annotate(reg, fx.As(new(prometheus.Registerer)), fx.As(new(prometheus.Gatherer)))),
 		fx.Decorate(p.hooks.decorate),
-		fx.Invoke(p.registerDebugGraph),
+		// The plane itself, for modules that show its graph (graphpage).
+		fx.Supply(fx.Annotate(p, fx.As(new(graph.Source)))),
 	}
 }
 

@@ -132,7 +132,7 @@ func (d *dotWriter) module(id, indent string) {
 		m := d.l.module[c]
 		d.printf("%ssubgraph %s {\n", indent, dotQuote("cluster_"+safeID(c)))
 		in := indent + "\t"
-		d.printf("%sid=%s class=\"bg-module\" label=%s tooltip=%s\n", in, dotQuote(svgModuleID(c)), dotQuote(moduleLabel(m)), dotQuote("module "+c))
+		d.printf("%sid=%s class=\"bg-module\" label=%s tooltip=%s\n", in, dotQuote(ModuleElementID(c)), dotQuote(moduleLabel(m)), dotQuote("module "+c))
 		d.printf("%sstyle=\"rounded,filled\" fillcolor=\"#f8f9fa\" color=\"#adb5bd\" fontcolor=\"#343a40\" labeljust=l\n", in)
 		d.module(c, in)
 		d.printf("%s}\n", indent)
@@ -142,7 +142,7 @@ func (d *dotWriter) module(id, indent string) {
 func (d *dotWriter) node(n *Node, indent string) {
 	st := nodeStyle(n)
 	a := []string{
-		"id=" + dotQuote(svgNodeID(n.ID)),
+		"id=" + dotQuote(NodeElementID(n.ID)),
 		"class=" + dotQuote(nodeClass(n)),
 		"label=" + dotLines(d.l.nodeLines(n), `\n`),
 		"tooltip=" + dotQuote(nodeTooltip(n)),
@@ -221,7 +221,7 @@ func (d *dotWriter) edge(i int) {
 		extra = append(extra, "style="+dotQuote(strings.Join(style, ",")))
 	}
 	a := append([]string{
-		"id=" + dotQuote(svgEdgeID(i)),
+		"id=" + dotQuote(EdgeElementID(i)),
 		"class=" + dotQuote(class),
 		d.edgeLabel() + "=" + dotQuote(e.Key),
 		"tooltip=" + dotQuote(e.Key),

@@ -44,11 +44,11 @@ func isAlnum(c byte) bool {
 // Element ids of the SVG (from the DOT "id" attributes). The HTML page and
 // its tests find nodes, edges and module clusters by them.
 
-// svgNodeID is the SVG id of a node: "node-n3" for node "n3".
-func svgNodeID(nodeID string) string { return "node-" + safeID(nodeID) }
+// NodeElementID is the SVG id of a node: "node-n3" for node "n3".
+func NodeElementID(nodeID string) string { return "node-" + safeID(nodeID) }
 
-// svgEdgeID is the SVG id of the i-th edge of Graph.Edges: "edge-4".
-func svgEdgeID(i int) string { return "edge-" + strconv.Itoa(i) }
+// EdgeElementID is the SVG id of the i-th edge of Graph.Edges: "edge-4".
+func EdgeElementID(i int) string { return "edge-" + strconv.Itoa(i) }
 
-// svgModuleID is the SVG id of a module's cluster: "module-ca".
-func svgModuleID(moduleID string) string { return "module-" + safeID(moduleID) }
+// ModuleElementID is the SVG id of a module's cluster: "module-ca".
+func ModuleElementID(moduleID string) string { return "module-" + safeID(moduleID) }

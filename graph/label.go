@@ -42,7 +42,7 @@ func (l *layout) nodeLines(n *Node) []string {
 		case n.Error != "":
 			lines = append(lines, "failed")
 		case n.Ran:
-			lines = append(lines, "ran "+formatNs(n.RuntimeNs))
+			lines = append(lines, "ran "+FormatDuration(n.RuntimeNs))
 		case n.Kind != KindMissing && n.Kind != KindBuiltin:
 			lines = append(lines, "did not run")
 		}
@@ -94,11 +94,12 @@ func portText(p Port) string {
 	return s
 }
 
-// formatNs formats nanoseconds with three significant digits: "850ns",
+// FormatDuration formats nanoseconds with three significant digits, as the
+// renderers show durations: "850ns",
 // "12.3µs", "1.23ms", "2.50s".
-func formatNs(ns int64) string {
+func FormatDuration(ns int64) string {
 	if ns < 0 {
-		return "-" + formatNs(-ns)
+		return "-" + FormatDuration(-ns)
 	}
 	v, unit := float64(ns), "ns"
 	switch {

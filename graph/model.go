@@ -189,3 +189,9 @@ func (g *Graph) String() string {
 	return fmt.Sprintf("graph{%d modules, %d nodes, %d edges, %d hooks, %d problems}",
 		len(g.Modules), len(g.Nodes), len(g.Edges), len(g.Hooks), len(g.Problems))
 }
+
+// Source gives a graph on demand, e.g. a running plane's, with the
+// timings of its start.
+type Source interface {
+	Graph() (*Graph, error)
+}

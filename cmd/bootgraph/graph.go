@@ -12,6 +12,8 @@ import (
 
 	"github.com/bootgraph/bootgraph"
 	"github.com/bootgraph/bootgraph/graph"
+	"github.com/bootgraph/bootgraph/graph/view"
+	"github.com/bootgraph/bootgraph/modules/graphpage"
 )
 
 // renderers by --format.
@@ -19,8 +21,8 @@ var renderers = map[string]func(ctx context.Context, g *graph.Graph, w io.Writer
 	"dot":     func(_ context.Context, g *graph.Graph, w io.Writer) error { return graph.DOT(g, w) },
 	"mermaid": func(_ context.Context, g *graph.Graph, w io.Writer) error { return graph.Mermaid(g, w) },
 	"json":    func(_ context.Context, g *graph.Graph, w io.Writer) error { return graph.JSON(g, w) },
-	"svg":     graph.SVG,
-	"html":    graph.HTML,
+	"svg":     view.SVG,
+	"html":    view.HTML,
 }
 
 const formats = "dot, mermaid, json, svg, html"
@@ -77,14 +79,14 @@ needs it, marked); the problems are also printed and the exit code is 1.
 // returns the graph even when the start failed, with that error.
 func drawPlane(ctx context.Context, cfg bootgraph.Config, run bool) (*graph.Graph, error) {
 	if !run {
-		return bootgraph.PlanConfig(cfg)
+		return bootgraph.PlanConfig(cfg, graphpage.Module())
 	}
-	p, err := bootgraph.New(cfg)
+	p, err := bootgraph.New(cfg, graphpage.Module())
 	if err != nil {
 		// A composition error: draw what is wrong instead.
 		var ce *bootgraph.CompositionError
 		if errors.As(err, &ce) {
-			if g, planErr := bootgraph.PlanConfig(cfg); planErr == nil && len(g.Problems) > 0 {
+			if g, planErr := bootgraph.PlanConfig(cfg, graphpage.Module()); planErr == nil && len(g.Problems) > 0 {
 				return g, nil
 			}
 		}

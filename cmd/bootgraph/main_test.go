@@ -279,3 +279,57 @@ func TestServePrecedence(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, string(out), "--tlsCertFile): open /nonexistent/cert.pem")
 }
+
+// `bootgraph graph` draws the plane in every format without building it.
+func TestGraphFormats(t *testing.T) {
+	for format, want := range map[string]string{
+		"dot":     "digraph",
+		"mermaid": "flowchart LR",
+		"json":    `"schema": "bootgraph.dev/graph/v1"`,
+		"svg":     "<svg",
+		"html":    "<!DOCTYPE html>",
+	} {
+		t.Run(format, func(t *testing.T) {
+			dataDir := filepath.Join(t.TempDir(), "state")
+			out := filepath.Join(t.TempDir(), "plane."+format)
+			msg, err := run(t, "graph", "--format", format, "-o", out, "--data-dir", dataDir)
+			require.NoError(t, err, msg)
+			body, err := os.ReadFile(out)
+			require.NoError(t, err)
+			assert.Contains(t, string(body), want)
+			assert.Contains(t, string(body), "ca.provideCA")
+			_, err = os.Stat(dataDir)
+			assert.True(t, os.IsNotExist(err), "planning created %s: it must not generate keys", dataDir)
+		})
+	}
+}
+
+// A composition missing a part is drawn with the missing node marked, and
+// the problem is said in words with exit code 1.
+func TestGraphMissingPart(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "broken.json")
+	msg, err := run(t, "graph", "--format", "json", "--disable", "ca", "-o", out, "--data-dir", t.TempDir())
+	require.Error(t, err)
+	assert.Contains(t, msg, "missing type *ca.CA, needed by dnscert.provideIstiod")
+	body, err := os.ReadFile(out)
+	require.NoError(t, err)
+	assert.Contains(t, string(body), `"kind": "missing"`)
+	assert.Contains(t, string(body), `"status": "needs-missing"`)
+}
+
+// --run starts and stops the plane and draws it with that run's timings.
+func TestGraphRun(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run.json")
+	msg, err := run(t, "graph", "--run", "--format", "json", "-o", out, "--data-dir", t.TempDir(),
+		"--grpc-addr", freeAddr(t), "--webhook-addr", freeAddr(t), "--dns-addr", freeAddr(t), "--monitoring-addr", freeAddr(t))
+	require.NoError(t, err, msg)
+	body, err := os.ReadFile(out)
+	require.NoError(t, err)
+	assert.Contains(t, string(body), `"run": {`)
+	assert.Contains(t, string(body), `"startNs"`)
+	assert.Contains(t, string(body), `"ran": true`)
+
+	msg, err = run(t, "graph", "--format", "png")
+	require.Error(t, err)
+	assert.Contains(t, msg, `--format "png": want one of dot, mermaid, json, svg, html`)
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/bootgraph/bootgraph"
+	"github.com/bootgraph/bootgraph/modules/graphpage"
 )
 
 // configFlags are the flags shared by commands that build a plane.
@@ -117,7 +118,7 @@ listener on 127.0.0.1:15014. A token file for local clients is created at
 			if err != nil {
 				return err
 			}
-			p, err := bootgraph.New(cfg)
+			p, err := bootgraph.New(cfg, graphpage.Module())
 			if err != nil {
 				return err
 			}

@@ -1,9 +1,11 @@
-package graph
+package view
 
 import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/bootgraph/bootgraph/graph"
 )
 
 // timelineBar is one row of the HTML page's start timeline: a hook in
@@ -28,7 +30,7 @@ type timeline struct {
 	Build     []timelineBar // one per function that runs, in build order
 }
 
-func newTimeline(g *Graph) timeline {
+func newTimeline(g *graph.Graph) timeline {
 	t := timeline{Predicted: g.Run == nil}
 	t.Hooks = hookBars(g, t.Predicted)
 	t.Build = buildBars(g, t.Predicted)
@@ -38,9 +40,9 @@ func newTimeline(g *Graph) timeline {
 // hookBars are the hooks in start order: after a run, those that started
 // by StartIndex (then those that did not, by Index), widths ∝ StartNs;
 // before one, by Index with equal widths.
-func hookBars(g *Graph, predicted bool) []timelineBar {
-	hooks := append([]Hook(nil), g.Hooks...)
-	ran := func(h Hook) bool { return !predicted && h.StartIndex >= 0 }
+func hookBars(g *graph.Graph, predicted bool) []timelineBar {
+	hooks := append([]graph.Hook(nil), g.Hooks...)
+	ran := func(h graph.Hook) bool { return !predicted && h.StartIndex >= 0 }
 	sort.SliceStable(hooks, func(i, j int) bool {
 		a, b := hooks[i], hooks[j]
 		if ran(a) != ran(b) {
@@ -64,10 +66,10 @@ func hookBars(g *Graph, predicted bool) []timelineBar {
 			b.Time, b.Class = "did not run", "bg-bar-skipped"
 		default:
 			ns[i] = h.StartNs
-			b.Time = formatNs(h.StartNs)
-			b.Title += "\nstarted " + strconv.Itoa(h.StartIndex) + ", took " + formatNs(h.StartNs)
+			b.Time = graph.FormatDuration(h.StartNs)
+			b.Title += "\nstarted " + strconv.Itoa(h.StartIndex) + ", took " + graph.FormatDuration(h.StartNs)
 			if h.StopIndex >= 0 {
-				b.Title += "\nstopped " + strconv.Itoa(h.StopIndex) + ", took " + formatNs(h.StopNs)
+				b.Title += "\nstopped " + strconv.Itoa(h.StopIndex) + ", took " + graph.FormatDuration(h.StopNs)
 			}
 		}
 		if h.Error != "" {
@@ -82,8 +84,8 @@ func hookBars(g *Graph, predicted bool) []timelineBar {
 
 // buildBars are the functions that run when the graph is built (Order ≥
 // 0), in Order; after a run, widths ∝ RuntimeNs.
-func buildBars(g *Graph, predicted bool) []timelineBar {
-	var nodes []*Node
+func buildBars(g *graph.Graph, predicted bool) []timelineBar {
+	var nodes []*graph.Node
 	for i := range g.Nodes {
 		if g.Nodes[i].Order >= 0 {
 			nodes = append(nodes, &g.Nodes[i])
@@ -103,8 +105,8 @@ func buildBars(g *Graph, predicted bool) []timelineBar {
 			b.Time, b.Class = "did not run", "bg-bar-skipped"
 		default:
 			ns[i] = n.RuntimeNs
-			b.Time = formatNs(n.RuntimeNs)
-			b.Title += "\nran in " + formatNs(n.RuntimeNs)
+			b.Time = graph.FormatDuration(n.RuntimeNs)
+			b.Title += "\nran in " + graph.FormatDuration(n.RuntimeNs)
 		}
 		if n.Error != "" {
 			b.Time, b.Class = "failed", "bg-bar-failed"

@@ -1,4 +1,4 @@
-package graph
+package view
 
 import (
 	"context"
@@ -7,17 +7,19 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"testing"
+
+	"github.com/bootgraph/bootgraph/graph"
 )
 
 // syntheticGraph is a plausible composition of n functions in 10 modules
 // (two of them nested): a builtin Lifecycle and a supplied config that
 // many functions take, constructors that mostly take one to three values
 // of their own module and sometimes another module's, a value group per
-// module, invokes at the end, hooks on a tenth of the functions, and a Run
+// module, invokes at the end, hooks on a tenth of the functions, and a graph.Run
 // with timings. The same n gives the same graph.
-func syntheticGraph(n int) *Graph {
+func syntheticGraph(n int) *graph.Graph {
 	rnd := rand.New(rand.NewPCG(uint64(n), 42))
-	g := &Graph{Schema: Schema}
+	g := &graph.Graph{Schema: graph.Schema}
 	const nmod = 10
 	for m := 0; m < nmod; m++ {
 		id, name, parent := "mod"+strconv.Itoa(m), "mod"+strconv.Itoa(m), ""
@@ -25,13 +27,13 @@ func syntheticGraph(n int) *Graph {
 			parent = "mod" + strconv.Itoa(m-8)
 			id = parent + "/" + name
 		}
-		g.Modules = append(g.Modules, Module{ID: id, Name: name, Parent: parent})
+		g.Modules = append(g.Modules, graph.Module{ID: id, Name: name, Parent: parent})
 	}
-	lc := Port{Type: "fx.Lifecycle"}
-	cfg := Port{Type: "*config.Config"}
+	lc := graph.Port{Type: "fx.Lifecycle"}
+	cfg := graph.Port{Type: "*config.Config"}
 	g.Nodes = append(g.Nodes,
-		Node{ID: "n0", Kind: KindBuiltin, Name: "fx.Lifecycle", Func: "go.uber.org/fx.Lifecycle", Outputs: []Port{lc}, Status: StatusOK, Order: -1},
-		Node{ID: "n1", Kind: KindSupply, Name: "config.Config", Func: "example.com/config.Config", Outputs: []Port{cfg}, Status: StatusOK, Order: 0, Ran: true, RuntimeNs: 1000},
+		graph.Node{ID: "n0", Kind: graph.KindBuiltin, Name: "fx.Lifecycle", Func: "go.uber.org/fx.Lifecycle", Outputs: []graph.Port{lc}, Status: graph.StatusOK, Order: -1},
+		graph.Node{ID: "n1", Kind: graph.KindSupply, Name: "config.Config", Func: "example.com/config.Config", Outputs: []graph.Port{cfg}, Status: graph.StatusOK, Order: 0, Ran: true, RuntimeNs: 1000},
 	)
 	byModule := make([][]int, nmod)
 	order := 1
@@ -39,16 +41,16 @@ func syntheticGraph(n int) *Graph {
 		m := (i*nmod/n + rnd.IntN(2)) % nmod // mostly in blocks, some mixing
 		mod := g.Modules[m]
 		id := "n" + strconv.Itoa(i)
-		kind := KindConstructor
+		kind := graph.KindConstructor
 		if i > n*9/10 && rnd.IntN(3) == 0 {
-			kind = KindInvoke
+			kind = graph.KindInvoke
 		}
 		name := mod.Name + ".provide" + strconv.Itoa(i)
-		node := Node{ID: id, Kind: kind, Name: name, Func: "example.com/" + mod.ID + "." + name[len(mod.Name)+1:], Module: mod.ID,
-			Location: mod.ID + "/module.go:" + strconv.Itoa(10+i), Status: StatusOK, Order: order, Ran: true, RuntimeNs: int64(1000 + rnd.IntN(2_000_000))}
+		node := graph.Node{ID: id, Kind: kind, Name: name, Func: "example.com/" + mod.ID + "." + name[len(mod.Name)+1:], Module: mod.ID,
+			Location: mod.ID + "/module.go:" + strconv.Itoa(10+i), Status: graph.StatusOK, Order: order, Ran: true, RuntimeNs: int64(1000 + rnd.IntN(2_000_000))}
 		order++
 		seen := map[string]bool{}
-		addInput := func(from int, p Port, group bool) {
+		addInput := func(from int, p graph.Port, group bool) {
 			if from >= i || seen[g.Nodes[from].ID] {
 				return
 			}
@@ -58,7 +60,7 @@ func syntheticGraph(n int) *Graph {
 				in.Type = "[]" + p.Type
 			}
 			node.Inputs = append(node.Inputs, in)
-			g.Edges = append(g.Edges, Edge{From: g.Nodes[from].ID, To: id, Key: p.Key(), Group: group, Optional: p.Optional})
+			g.Edges = append(g.Edges, graph.Edge{From: g.Nodes[from].ID, To: id, Key: p.Key(), Group: group, Optional: p.Optional})
 		}
 		if rnd.IntN(5) == 0 {
 			addInput(0, lc, false)
@@ -79,15 +81,15 @@ func syntheticGraph(n int) *Graph {
 				addInput(from, p, false)
 			}
 		}
-		if kind == KindConstructor {
+		if kind == graph.KindConstructor {
 			if rnd.IntN(20) == 0 {
-				node.Outputs = []Port{{Type: "http.Handler", Group: mod.Name + ".handlers"}}
+				node.Outputs = []graph.Port{{Type: "http.Handler", Group: mod.Name + ".handlers"}}
 			} else {
-				node.Outputs = []Port{{Type: "*" + mod.Name + ".T" + strconv.Itoa(i)}}
+				node.Outputs = []graph.Port{{Type: "*" + mod.Name + ".T" + strconv.Itoa(i)}}
 			}
 		}
 		if rnd.IntN(10) == 0 {
-			g.Hooks = append(g.Hooks, Hook{Index: len(g.Hooks), Node: id, Name: name, StartIndex: len(g.Hooks), StopIndex: -1, StartNs: int64(rnd.IntN(5_000_000))})
+			g.Hooks = append(g.Hooks, graph.Hook{Index: len(g.Hooks), Node: id, Name: name, StartIndex: len(g.Hooks), StopIndex: -1, StartNs: int64(rnd.IntN(5_000_000))})
 		}
 		g.Nodes = append(g.Nodes, node)
 		byModule[m] = append(byModule[m], i)
@@ -95,7 +97,7 @@ func syntheticGraph(n int) *Graph {
 	// Each group is consumed by the last function of its module.
 	for m := range g.Modules {
 		name := g.Modules[m].Name + ".handlers"
-		gr := Group{Name: name, Type: "http.Handler"}
+		gr := graph.Group{Name: name, Type: "http.Handler"}
 		for _, i := range byModule[m] {
 			if out := g.Nodes[i].Outputs; len(out) > 0 && out[0].Group == name {
 				gr.Members = append(gr.Members, g.Nodes[i].ID)
@@ -106,11 +108,11 @@ func syntheticGraph(n int) *Graph {
 		}
 		last := byModule[m][len(byModule[m])-1]
 		consumer := &g.Nodes[last]
-		consumer.Inputs = append(consumer.Inputs, Port{Type: "[]http.Handler", Group: name})
+		consumer.Inputs = append(consumer.Inputs, graph.Port{Type: "[]http.Handler", Group: name})
 		gr.Consumers = []string{consumer.ID}
 		for _, member := range gr.Members {
 			if member != consumer.ID {
-				g.Edges = append(g.Edges, Edge{From: member, To: consumer.ID, Key: Port{Type: "http.Handler", Group: name}.Key(), Group: true})
+				g.Edges = append(g.Edges, graph.Edge{From: member, To: consumer.ID, Key: graph.Port{Type: "http.Handler", Group: name}.Key(), Group: true})
 			}
 		}
 		g.Groups = append(g.Groups, gr)
@@ -118,7 +120,7 @@ func syntheticGraph(n int) *Graph {
 	for i := range g.Hooks {
 		g.Hooks[i].StopIndex = len(g.Hooks) - 1 - i
 	}
-	g.Run = &Run{BuildNs: 1e9, StartNs: 2e9, StopNs: 1e9}
+	g.Run = &graph.Run{BuildNs: 1e9, StartNs: 2e9, StopNs: 1e9}
 	return g
 }
 
@@ -166,7 +168,7 @@ func BenchmarkHTML(b *testing.B) {
 // BenchmarkText covers the renderers that need no layout.
 func BenchmarkText(b *testing.B) {
 	g := syntheticGraph(1000)
-	for name, r := range map[string]func(*Graph, io.Writer) error{"dot": DOT, "mermaid": Mermaid, "json": JSON} {
+	for name, r := range map[string]func(*graph.Graph, io.Writer) error{"dot": graph.DOT, "mermaid": graph.Mermaid, "json": graph.JSON} {
 		b.Run(name+"/nodes=1000", func(b *testing.B) {
 			for b.Loop() {
 				if err := r(g, io.Discard); err != nil {

@@ -1,4 +1,4 @@
-package graph
+package view
 
 import (
 	"bytes"
@@ -17,6 +17,8 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/bootgraph/bootgraph/graph"
 )
 
 // The browser tests drive a real, headless Chromium (Debian's package)
@@ -163,7 +165,7 @@ func (b *browser) noErrors() {
 }
 
 // openGraph renders g with HTML and loads the page, waiting for its script.
-func openGraph(b *browser, g *Graph) {
+func openGraph(b *browser, g *graph.Graph) {
 	b.t.Helper()
 	var buf bytes.Buffer
 	if err := HTML(context.Background(), g, &buf); err != nil {
@@ -199,7 +201,7 @@ func clickNode(b *browser, id string) {
 		if (!g) return false;
 		(g.querySelector('text') || g).dispatchEvent(new MouseEvent('click', {bubbles: true, cancelable: true}));
 		return true;
-	})()`, svgNodeID(id)))
+	})()`, graph.NodeElementID(id)))
 	if !ok {
 		b.t.Fatalf("no SVG element for node %s", id)
 	}
@@ -384,7 +386,7 @@ func TestBrowserHTMLAllGraphs(t *testing.T) {
 	b.noErrors()
 }
 
-// TestBrowserMermaid renders the Mermaid text of every test graph with the
+// TestBrowserMermaid renders the graph.Mermaid text of every test graph with the
 // real mermaid library: each gives an SVG with every node, edge and module,
 // the labels read as written, and no error.
 func TestBrowserMermaid(t *testing.T) {
@@ -396,7 +398,7 @@ func TestBrowserMermaid(t *testing.T) {
 	diagrams := map[string]string{}
 	for _, tg := range testGraphs() {
 		var buf bytes.Buffer
-		if err := Mermaid(tg.g, &buf); err != nil {
+		if err := graph.Mermaid(tg.g, &buf); err != nil {
 			t.Fatal(err)
 		}
 		diagrams[tg.name] = buf.String()
@@ -468,19 +470,19 @@ func TestBrowserMermaid(t *testing.T) {
 				t.Errorf("%s: the SVG contains %q", tg.name, bad)
 			}
 		}
-		l := newLayout(tg.g)
-		if r.Nodes != len(tg.g.Nodes) || r.Edges != len(tg.g.Edges) || r.Clusters != len(l.modules) {
+		l := tg.g.ModuleTree()
+		if r.Nodes != len(tg.g.Nodes) || r.Edges != len(tg.g.Edges) || r.Clusters != len(l.Modules) {
 			t.Errorf("%s: mermaid drew %d nodes, %d edges, %d subgraphs; want %d, %d, %d",
-				tg.name, r.Nodes, r.Edges, r.Clusters, len(tg.g.Nodes), len(tg.g.Edges), len(l.modules))
+				tg.name, r.Nodes, r.Edges, r.Clusters, len(tg.g.Nodes), len(tg.g.Edges), len(l.Modules))
 		}
 		for _, n := range tg.g.Nodes {
 			if !strings.Contains(r.Text, n.Name) {
 				t.Errorf("%s: node label %q not shown as written", tg.name, n.Name)
 			}
 		}
-		for _, m := range l.modules {
-			if !strings.Contains(r.Text, moduleLabel(m)) {
-				t.Errorf("%s: module label %q not shown as written", tg.name, moduleLabel(m))
+		for _, m := range l.Modules {
+			if !strings.Contains(r.Text, m.Label()) {
+				t.Errorf("%s: module label %q not shown as written", tg.name, m.Label())
 			}
 		}
 		for _, e := range tg.g.Edges {

@@ -1,4 +1,4 @@
-package graph
+package view
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/bootgraph/bootgraph/graph"
 )
 
 //go:embed page/page.html.tmpl page/page.css page/page.js
@@ -24,7 +26,7 @@ var (
 func mustRead(name string) string {
 	b, err := pageFiles.ReadFile(name)
 	if err != nil {
-		panic(fmt.Sprintf("graph: embedded %s: %v", name, err))
+		panic(fmt.Sprintf("graph/view: embedded %s: %v", name, err))
 	}
 	return string(b)
 }
@@ -42,9 +44,9 @@ func mustRead(name string) string {
 // clears. Search matches marks "bg-match". Every SVG node and timeline bar
 // has data-node set to its node's ID, timeline bars class "bg-bar", and
 // the page sets data-bg-ready="true" on <html> once its script has run.
-func HTML(ctx context.Context, g *Graph, w io.Writer) error {
-	data, err := marshalJSON(g)
-	if err != nil {
+func HTML(ctx context.Context, g *graph.Graph, w io.Writer) error {
+	var data bytes.Buffer
+	if err := graph.JSON(g, &data); err != nil {
 		return fmt.Errorf("html: %w", err)
 	}
 	svg, err := renderSVG(ctx, g)
@@ -52,7 +54,7 @@ func HTML(ctx context.Context, g *Graph, w io.Writer) error {
 		return fmt.Errorf("html: %w", err)
 	}
 	var safe bytes.Buffer
-	json.HTMLEscape(&safe, data) // no "<", ">" or "&" can end the script
+	json.HTMLEscape(&safe, data.Bytes()) // no "<", ">" or "&" can end the script
 	p := newPage(g)
 	p.SVG = template.HTML(inlineSVG(svg)) // #nosec G203 -- Graphviz escapes all text
 	p.Data = template.JS(safe.String())   // #nosec G203 -- JSON with HTML characters escaped
@@ -83,7 +85,7 @@ type page struct {
 
 // pageProblem is a problem with the names of its nodes.
 type pageProblem struct {
-	Kind    ProblemKind
+	Kind    graph.ProblemKind
 	Message string
 	Nodes   []pageRef
 }
@@ -99,19 +101,19 @@ type pageModule struct {
 	Count  int    // nodes directly in it
 }
 
-func newPage(g *Graph) *page {
-	l := newLayout(g)
+func newPage(g *graph.Graph) *page {
+	tree := g.ModuleTree()
 	p := &page{
-		Summary:  fmt.Sprintf("%d modules, %d functions, %d edges, %d hooks", len(l.modules), len(g.Nodes), len(g.Edges), len(g.Hooks)),
+		Summary:  fmt.Sprintf("%d modules, %d functions, %d edges, %d hooks", len(tree.Modules), len(g.Nodes), len(g.Edges), len(g.Hooks)),
 		Timeline: newTimeline(g),
 	}
 	switch r := g.Run; {
 	case r == nil:
 		p.RunInfo = "Planned, not run: the order is predicted."
 	default:
-		p.RunInfo = "Built in " + formatNs(r.BuildNs) + ", started in " + formatNs(r.StartNs)
+		p.RunInfo = "Built in " + graph.FormatDuration(r.BuildNs) + ", started in " + graph.FormatDuration(r.StartNs)
 		if r.StopNs > 0 {
-			p.RunInfo += ", stopped in " + formatNs(r.StopNs)
+			p.RunInfo += ", stopped in " + graph.FormatDuration(r.StopNs)
 		}
 		p.RunInfo += "."
 		if r.Error != "" {
@@ -129,15 +131,18 @@ func newPage(g *Graph) *page {
 		}
 		p.Problems = append(p.Problems, pp)
 	}
-	if n := len(l.nodes[""]); n > 0 {
+	byID := make(map[string]graph.Module, len(tree.Modules))
+	for _, m := range tree.Modules {
+		byID[m.ID] = m
+	}
+	if n := len(tree.Nodes[""]); n > 0 {
 		p.Modules = append(p.Modules, pageModule{ID: "", Name: "(top level)", Indent: "0em", Count: n})
 	}
 	var walk func(id string, depth int)
 	walk = func(id string, depth int) {
-		for _, c := range l.children[id] {
-			m := l.module[c]
+		for _, c := range tree.Children[id] {
 			p.Modules = append(p.Modules, pageModule{
-				ID: c, Name: moduleLabel(m), Count: len(l.nodes[c]),
+				ID: c, Name: byID[c].Label(), Count: len(tree.Nodes[c]),
 				Indent: strconv.FormatFloat(1.25*float64(depth), 'f', -1, 64) + "em",
 			})
 			walk(c, depth+1)

@@ -1,4 +1,4 @@
-package graph
+package view
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"io"
 
 	"github.com/goccy/go-graphviz"
+
+	"github.com/bootgraph/bootgraph/graph"
 )
 
 // graphvizSem serialises every use of go-graphviz. The library runs one
@@ -23,7 +25,7 @@ var graphvizSem = make(chan struct{}, 1)
 //
 // Layouts are serialised process-wide; ctx is checked before and after
 // the wait for the renderer, but a layout that has started runs to its end.
-func SVG(ctx context.Context, g *Graph, w io.Writer) error {
+func SVG(ctx context.Context, g *graph.Graph, w io.Writer) error {
 	data, err := renderSVG(ctx, g)
 	if err != nil {
 		return err
@@ -35,9 +37,9 @@ func SVG(ctx context.Context, g *Graph, w io.Writer) error {
 }
 
 // renderSVG is SVG into a byte slice.
-func renderSVG(ctx context.Context, g *Graph) ([]byte, error) {
+func renderSVG(ctx context.Context, g *graph.Graph) ([]byte, error) {
 	var dot bytes.Buffer
-	if err := DOT(g, &dot); err != nil {
+	if err := graph.DOT(g, &dot); err != nil {
 		return nil, fmt.Errorf("svg: %w", err)
 	}
 	select {
