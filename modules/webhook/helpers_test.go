@@ -27,14 +27,14 @@ type fixture struct {
 	client *http.Client
 }
 
-func newCA(t *testing.T) *ca.CA {
+func newCA(t testing.TB) *ca.CA {
 	t.Helper()
 	c, err := ca.New(ca.Options{DataDir: t.TempDir()}, nil, nil)
 	require.NoError(t, err)
 	return c
 }
 
-func newBundle(t *testing.T, c *ca.CA) *dnscert.Bundle {
+func newBundle(t testing.TB, c *ca.CA) *dnscert.Bundle {
 	t.Helper()
 	b := dnscert.NewBundle()
 	chain, key, err := c.GenKeyCert([]string{"localhost", "127.0.0.1"}, time.Hour)
@@ -43,7 +43,7 @@ func newBundle(t *testing.T, c *ca.CA) *dnscert.Bundle {
 	return b
 }
 
-func start(t *testing.T, opts webhook.Options, handlers ...webhook.Handler) *fixture {
+func start(t testing.TB, opts webhook.Options, handlers ...webhook.Handler) *fixture {
 	t.Helper()
 	c := newCA(t)
 	f := &fixture{ca: c, bundle: newBundle(t, c)}

@@ -39,7 +39,7 @@ func denyPrivileged(_ context.Context, req *admissionv1.AdmissionRequest) *admis
 	return &admissionv1.AdmissionResponse{Allowed: true}
 }
 
-func review(t *testing.T, uid string, labels map[string]string) []byte {
+func review(t testing.TB, uid string, labels map[string]string) []byte {
 	t.Helper()
 	obj, err := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "ConfigMap",
 		"metadata": map[string]any{"name": "x", "namespace": "default", "labels": labels}})
