@@ -29,17 +29,10 @@ type serverParams struct {
 	Records   []Record `group:"dns.records"`
 }
 
-type serverResult struct {
-	fx.Out
-	Server   *Server
-	Listener plane.Listener `group:"bootgraph.listeners"`
-}
-
-func provideServer(p serverParams) (serverResult, error) {
+func provideServer(p serverParams) (plane.ListenerResult[*Server], error) {
 	s, err := NewServer(p.Options, p.Bundle, p.Log.Named("dns"), p.Records)
 	if err != nil {
-		return serverResult{}, err
+		return plane.ListenerResult[*Server]{}, err
 	}
-	p.Lifecycle.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
-	return serverResult{Server: s, Listener: s}, nil
+	return plane.Serve(p.Lifecycle, s), nil
 }

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/bootgraph/bootgraph/modules/dnscert"
+	"github.com/bootgraph/bootgraph/modules/plane"
 )
 
 // Name is the listener's name in logs, errors and readiness.
@@ -23,14 +24,14 @@ const ALPN = "dot"
 
 // Server is the DNS-over-TLS listener.
 type Server struct {
+	*plane.Binding // Name, Addr, Ready
+
 	opts    Options
 	log     *zap.Logger
-	bundle  *dnscert.Bundle
 	tls     *tls.Config
 	handler *handler
 
 	mu       sync.Mutex
-	addr     string // the bound address once started
 	dns      *mdns.Server
 	listener *batchListener
 	serveErr chan error
@@ -53,48 +54,23 @@ func NewServer(opts Options, bundle *dnscert.Bundle, log *zap.Logger, records []
 			zap.Strings("names", skipped), zap.Strings("zones", opts.Zones))
 	}
 	return &Server{
-		opts:   opts,
-		log:    log,
-		bundle: bundle,
+		Binding: plane.NewBinding(Name, opts.Addr, bundle.Valid),
+		opts:    opts,
+		log:     log,
 		tls: bundle.ServerTLSConfig(&tls.Config{
 			MinVersion: tls.VersionTLS12,
 			NextProtos: []string{ALPN},
 		}),
 		handler: &handler{table: t},
-		addr:    opts.Addr,
 	}, nil
-}
-
-// Name implements plane.Listener.
-func (s *Server) Name() string { return Name }
-
-// Addr implements plane.Listener: the bound address once started.
-func (s *Server) Addr() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.addr
-}
-
-// Ready implements plane.Listener.
-func (s *Server) Ready(context.Context) error {
-	s.mu.Lock()
-	bound := s.dns != nil
-	s.mu.Unlock()
-	if !bound {
-		return fmt.Errorf("%s %s: not listening", Name, s.Addr())
-	}
-	if err := s.bundle.Valid(time.Now()); err != nil {
-		return fmt.Errorf("%s %s: %w", Name, s.Addr(), err)
-	}
-	return nil
 }
 
 // Start binds the port and serves in the background. The error names the
 // listener and address.
 func (s *Server) Start(context.Context) error {
-	l, err := net.Listen("tcp", s.opts.Addr)
+	l, err := s.Listen()
 	if err != nil {
-		return fmt.Errorf("%s listener on %s: %w", Name, s.opts.Addr, err)
+		return err
 	}
 	idle := time.Duration(s.opts.IdleTimeout)
 	bl := newBatchListener(l, idle)
@@ -119,8 +95,9 @@ func (s *Server) Start(context.Context) error {
 		return fmt.Errorf("%s listener on %s: %w", Name, l.Addr(), err)
 	}
 	s.mu.Lock()
-	s.addr, s.dns, s.listener, s.serveErr = l.Addr().String(), srv, bl, served
+	s.dns, s.listener, s.serveErr = srv, bl, served
 	s.mu.Unlock()
+	s.Serving(l.Addr().String())
 	s.log.Info("serving", zap.String("listener", Name), zap.String("addr", l.Addr().String()))
 	return nil
 }
@@ -135,6 +112,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	if srv == nil {
 		return nil // never started, or already stopped
 	}
+	defer s.Stopped()
 	if err := srv.ShutdownContext(ctx); err != nil {
 		s.log.Warn("drain deadline passed; closing remaining connections",
 			zap.String("listener", Name), zap.Int("connections", bl.openConns()))

@@ -28,14 +28,6 @@ type serverParams struct {
 	Services  []Service `group:"grpc.services"`
 }
 
-type serverResult struct {
-	fx.Out
-	Server   *Server
-	Listener plane.Listener `group:"bootgraph.listeners"`
-}
-
-func provideServer(p serverParams) serverResult {
-	s := NewServer(p.Options, p.Bundle, p.Log.Named("grpc"), p.Services)
-	p.Lifecycle.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
-	return serverResult{Server: s, Listener: s}
+func provideServer(p serverParams) plane.ListenerResult[*Server] {
+	return plane.Serve(p.Lifecycle, NewServer(p.Options, p.Bundle, p.Log.Named("grpc"), p.Services))
 }

@@ -5,9 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"sync"
-	"time"
 
 	"go.uber.org/zap"
 	gogrpc "google.golang.org/grpc"
@@ -17,6 +15,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/bootgraph/bootgraph/modules/dnscert"
+	"github.com/bootgraph/bootgraph/modules/plane"
 )
 
 // Name is the listener's name in logs, errors and readiness.
@@ -24,14 +23,13 @@ const Name = "secure-grpc"
 
 // Server is the secure gRPC listener.
 type Server struct {
-	opts   Options
+	*plane.Binding // Name, Addr, Ready
+
 	log    *zap.Logger
-	bundle *dnscert.Bundle
 	grpc   *gogrpc.Server
 	health *health.Server
 
 	mu       sync.Mutex
-	listener net.Listener
 	serveErr chan error
 }
 
@@ -44,11 +42,10 @@ func NewServer(opts Options, bundle *dnscert.Bundle, log *zap.Logger, services [
 		NextProtos: []string{"h2"}, // gRPC requires ALPN h2
 	})
 	s := &Server{
-		opts:   opts,
-		log:    log,
-		bundle: bundle,
-		grpc:   gogrpc.NewServer(gogrpc.Creds(credentials.NewTLS(tlsCfg))),
-		health: health.NewServer(),
+		Binding: plane.NewBinding(Name, opts.Addr, bundle.Valid),
+		log:     log,
+		grpc:    gogrpc.NewServer(gogrpc.Creds(credentials.NewTLS(tlsCfg))),
+		health:  health.NewServer(),
 	}
 	for _, svc := range services {
 		svc.Register(s.grpc)
@@ -62,44 +59,18 @@ func NewServer(opts Options, bundle *dnscert.Bundle, log *zap.Logger, services [
 // GRPC returns the underlying server, e.g. to list its services.
 func (s *Server) GRPC() *gogrpc.Server { return s.grpc }
 
-// Name implements plane.Listener.
-func (s *Server) Name() string { return Name }
-
-// Addr implements plane.Listener: the bound address once started.
-func (s *Server) Addr() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.listener != nil {
-		return s.listener.Addr().String()
-	}
-	return s.opts.Addr
-}
-
-// Ready implements plane.Listener.
-func (s *Server) Ready(context.Context) error {
-	s.mu.Lock()
-	bound := s.listener != nil
-	s.mu.Unlock()
-	if !bound {
-		return fmt.Errorf("%s %s: not listening", Name, s.opts.Addr)
-	}
-	if err := s.bundle.Valid(time.Now()); err != nil {
-		return fmt.Errorf("%s %s: %w", Name, s.Addr(), err)
-	}
-	return nil
-}
-
 // Start binds the port and serves in the background. The error names the
 // listener and address.
 func (s *Server) Start(context.Context) error {
-	l, err := net.Listen("tcp", s.opts.Addr)
+	l, err := s.Listen()
 	if err != nil {
-		return fmt.Errorf("%s listener on %s: %w", Name, s.opts.Addr, err)
+		return err
 	}
 	served := make(chan error, 1)
 	s.mu.Lock()
-	s.listener, s.serveErr = l, served
+	s.serveErr = served
 	s.mu.Unlock()
+	s.Serving(l.Addr().String())
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	go func() { served <- s.grpc.Serve(l) }()
 	s.log.Info("serving", zap.String("listener", Name), zap.String("addr", l.Addr().String()))
@@ -125,6 +96,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	if served == nil {
 		return nil // never started, or already stopped
 	}
+	defer s.Stopped()
 	if err := <-served; err != nil && !errors.Is(err, gogrpc.ErrServerStopped) {
 		return fmt.Errorf("%s %s: %w", Name, s.Addr(), err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	stdlog "log"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/bootgraph/bootgraph/modules/dnscert"
+	"github.com/bootgraph/bootgraph/modules/plane"
 )
 
 // Name is the listener's name in logs, errors and readiness.
@@ -39,22 +39,21 @@ type HandlerOut struct {
 
 // Server is the HTTPS webhook listener.
 type Server struct {
-	opts   Options
-	log    *zap.Logger
-	bundle *dnscert.Bundle
-	http   *http.Server
-	tls    *tls.Config
+	*plane.Binding // Name, Addr, Ready
 
-	mu       sync.Mutex
-	listener net.Listener
-	served   chan error
+	log  *zap.Logger
+	http *http.Server
+	tls  *tls.Config
+
+	mu     sync.Mutex
+	served chan error
 }
 
 // NewServer builds the server and mounts handlers; it does not listen until
 // Start. Two handlers on one path, a path without a leading "/", or a handler
 // on /ready is an error naming the path.
 func NewServer(opts Options, bundle *dnscert.Bundle, log *zap.Logger, handlers []Handler) (*Server, error) {
-	s := &Server{opts: opts, log: log, bundle: bundle}
+	s := &Server{Binding: plane.NewBinding(Name, opts.Addr, bundle.Valid), log: log}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ready", s.serveReady)
 	seen := map[string]bool{"/ready": true}
@@ -102,33 +101,6 @@ func limitBody(next http.Handler, max int64) http.Handler {
 	})
 }
 
-// Name implements plane.Listener.
-func (s *Server) Name() string { return Name }
-
-// Addr implements plane.Listener: the bound address once started.
-func (s *Server) Addr() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.listener != nil {
-		return s.listener.Addr().String()
-	}
-	return s.opts.Addr
-}
-
-// Ready implements plane.Listener.
-func (s *Server) Ready(context.Context) error {
-	s.mu.Lock()
-	bound := s.listener != nil
-	s.mu.Unlock()
-	if !bound {
-		return fmt.Errorf("%s %s: not listening", Name, s.opts.Addr)
-	}
-	if err := s.bundle.Valid(time.Now()); err != nil {
-		return fmt.Errorf("%s %s: %w", Name, s.Addr(), err)
-	}
-	return nil
-}
-
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	if err := s.Ready(r.Context()); err != nil {
 		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
@@ -139,14 +111,15 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 
 // Start binds the port and serves TLS in the background.
 func (s *Server) Start(context.Context) error {
-	l, err := net.Listen("tcp", s.opts.Addr)
+	l, err := s.Listen()
 	if err != nil {
-		return fmt.Errorf("%s listener on %s: %w", Name, s.opts.Addr, err)
+		return err
 	}
 	served := make(chan error, 1)
 	s.mu.Lock()
-	s.listener, s.served = l, served
+	s.served = served
 	s.mu.Unlock()
+	s.Serving(l.Addr().String())
 	go func() { served <- s.http.Serve(tls.NewListener(l, s.tls)) }()
 	s.log.Info("serving", zap.String("listener", Name), zap.String("addr", l.Addr().String()))
 	return nil
@@ -162,6 +135,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	if served == nil {
 		return nil
 	}
+	defer s.Stopped()
 	err := s.http.Shutdown(ctx)
 	if err != nil {
 		s.http.Close()
