@@ -198,7 +198,7 @@ func TestServeReusesRoot(t *testing.T) {
 	second, err := os.ReadFile(filepath.Join(s.dataDir, "ca", "root-cert.pem"))
 	require.NoError(t, err)
 	assert.Equal(t, string(first), string(second))
-	assert.Contains(t, s2.out.String(), "reusing self-signed root")
+	assert.Contains(t, s2.out.String(), "reusing stored root")
 }
 
 // Failures at start exit non-zero with a message naming the part, and leave

@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"context"
 	"crypto"
 	"crypto/x509"
 	"errors"
@@ -44,6 +45,13 @@ type authority struct {
 // generated on first use.
 func New(opts Options, log *zap.Logger, metrics *Metrics) (*CA, error) {
 	opts.SetDefaults()
+	return NewFromStore(opts, FileStore{Dir: opts.DataDir}, log, metrics)
+}
+
+// NewFromStore is New with the root kept in store instead of opts.DataDir
+// (a plugged-in CA in opts.PluggedCertsDir still wins).
+func NewFromStore(opts Options, store Store, log *zap.Logger, metrics *Metrics) (*CA, error) {
+	opts.SetDefaults()
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -53,15 +61,7 @@ func New(opts Options, log *zap.Logger, metrics *Metrics) (*CA, error) {
 	if metrics == nil {
 		metrics = NewMetrics(nil)
 	}
-	var (
-		a   *authority
-		err error
-	)
-	if opts.PluggedCertsDir != "" {
-		a, err = loadPlugged(opts.PluggedCertsDir)
-	} else {
-		a, err = loadOrCreateSelfSigned(opts, log)
-	}
+	a, err := loadAuthority(opts, store, log)
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +74,29 @@ func New(opts Options, log *zap.Logger, metrics *Metrics) (*CA, error) {
 		zap.String("key", pemutil.KeyDescription(a.cert.PublicKey)),
 		zap.Time("notAfter", a.cert.NotAfter))
 	return c, nil
+}
+
+// loadAuthority loads the plugged-in CA or the stored root, generating and
+// storing a self-signed root on first use.
+func loadAuthority(opts Options, store Store, log *zap.Logger) (*authority, error) {
+	if opts.PluggedCertsDir != "" {
+		return loadPlugged(opts.PluggedCertsDir)
+	}
+	begin := time.Now()
+	st, err := store.LoadOrCreate(context.Background(), func() (*Stored, error) { return generateSelfSigned(opts) })
+	if err != nil {
+		return nil, err
+	}
+	a, err := fromStored(st)
+	if err != nil {
+		return nil, err
+	}
+	if st.Created {
+		log.Info("generated self-signed root", zap.String("where", st.Where), zap.String("key", opts.KeyType), zap.Duration("took", time.Since(begin)))
+	} else {
+		log.Info("reusing stored root", zap.String("where", st.Where), zap.Bool("pluggedIn", st.PluggedIn))
+	}
+	return a, nil
 }
 
 // TrustDomain is the SPIFFE trust domain of the identities this CA issues.

@@ -33,8 +33,20 @@ type metricsParams struct {
 
 func provideMetrics(p metricsParams) *Metrics { return NewMetrics(p.Registerer) }
 
-func provideCA(opts Options, log *zap.Logger, m *Metrics) (*CA, error) {
-	return New(opts, log.Named("ca"), m)
+type caParams struct {
+	fx.In
+	Options Options
+	Log     *zap.Logger
+	Metrics *Metrics
+	// Store is where the root lives; without one, the local data directory.
+	Store Store `optional:"true"`
+}
+
+func provideCA(p caParams) (*CA, error) {
+	if p.Store == nil {
+		p.Store = FileStore{Dir: p.Options.DataDir}
+	}
+	return NewFromStore(p.Options, p.Store, p.Log.Named("ca"), p.Metrics)
 }
 
 func provideTokenFileAuthenticator(opts Options, log *zap.Logger) (Authenticator, error) {

@@ -8,14 +8,9 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"time"
 
-	"go.uber.org/zap"
 
 	"github.com/bootgraph/bootgraph/internal/pemutil"
 )
@@ -30,50 +25,8 @@ const (
 	CertChainFile = "cert-chain.pem"
 )
 
-// loadOrCreateSelfSigned reuses the root in opts.DataDir, or generates and
-// persists one when the directory holds none.
-func loadOrCreateSelfSigned(opts Options, log *zap.Logger) (*authority, error) {
-	dir := opts.DataDir
-	certPath, keyPath := filepath.Join(dir, CACertFile), filepath.Join(dir, CAKeyFile)
-	certPEM, certErr := os.ReadFile(certPath)
-	keyPEM, keyErr := os.ReadFile(keyPath)
-	switch {
-	case certErr == nil && keyErr == nil:
-		a, err := parseSelfSigned(certPEM, keyPEM)
-		if err != nil {
-			return nil, fmt.Errorf("ca: self-signed root in %s: %w", dir, err)
-		}
-		log.Info("reusing self-signed root", zap.String("dir", dir))
-		return a, nil
-	case errors.Is(certErr, fs.ErrNotExist) && errors.Is(keyErr, fs.ErrNotExist):
-		return createSelfSigned(opts, log)
-	case certErr != nil && !errors.Is(certErr, fs.ErrNotExist):
-		return nil, fmt.Errorf("ca: read %s: %w", certPath, certErr)
-	case keyErr != nil && !errors.Is(keyErr, fs.ErrNotExist):
-		return nil, fmt.Errorf("ca: read %s: %w", keyPath, keyErr)
-	case certErr != nil:
-		return nil, fmt.Errorf("ca: self-signed root in %s is incomplete: %s is missing but %s exists; restore it or remove both to generate a new root",
-			dir, CACertFile, CAKeyFile)
-	default:
-		return nil, fmt.Errorf("ca: self-signed root in %s is incomplete: %s is missing but %s exists; restore it or remove both to generate a new root",
-			dir, CAKeyFile, CACertFile)
-	}
-}
-
-func parseSelfSigned(certPEM, keyPEM []byte) (*authority, error) {
-	certs, err := pemutil.ParseCerts(certPEM)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", CACertFile, err)
-	}
-	key, err := pemutil.ParseKey(keyPEM)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", CAKeyFile, err)
-	}
-	return newAuthority(key, certs[0], nil, certs[:1], "self-signed")
-}
-
-func createSelfSigned(opts Options, log *zap.Logger) (*authority, error) {
-	start := time.Now()
+// generateSelfSigned makes a new self-signed root, for a Store to keep.
+func generateSelfSigned(opts Options) (*Stored, error) {
 	key, err := generateKey(opts.KeyType)
 	if err != nil {
 		return nil, fmt.Errorf("ca: generate %s root key: %w", opts.KeyType, err)
@@ -82,18 +35,12 @@ func createSelfSigned(opts Options, log *zap.Logger) (*authority, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ca: self-sign root: %w", err)
 	}
-	a, err := newAuthority(key, cert, nil, []*x509.Certificate{cert}, "self-signed")
+	keyPEM, err := pemutil.EncodeKey(key)
 	if err != nil {
-		return nil, fmt.Errorf("ca: generated root: %w", err)
+		return nil, fmt.Errorf("ca: %w", err)
 	}
-	if err := persistSelfSigned(opts.DataDir, key, cert); err != nil {
-		return nil, err
-	}
-	log.Info("generated self-signed root",
-		zap.String("dir", opts.DataDir),
-		zap.String("key", opts.KeyType),
-		zap.Duration("took", time.Since(start)))
-	return a, nil
+	certPEM := pemutil.EncodeCert(cert.Raw)
+	return &Stored{CertPEM: certPEM, KeyPEM: keyPEM, RootPEM: certPEM}, nil
 }
 
 // generateKey makes a key of one of the Key* types.
@@ -132,27 +79,4 @@ func selfSign(key crypto.Signer, trustDomain string, ttl time.Duration) (*x509.C
 		return nil, err
 	}
 	return x509.ParseCertificate(der)
-}
-
-// persistSelfSigned writes the root under istio-ca-secret's names: the
-// directory 0700, the files 0600, the key written last so that a crash
-// between writes leaves an incomplete set that the next start reports.
-func persistSelfSigned(dir string, key crypto.Signer, cert *x509.Certificate) error {
-	if err := pemutil.EnsureSecretDir(dir); err != nil {
-		return fmt.Errorf("ca: %w", err)
-	}
-	keyPEM, err := pemutil.EncodeKey(key)
-	if err != nil {
-		return fmt.Errorf("ca: %w", err)
-	}
-	certPEM := pemutil.EncodeCert(cert.Raw)
-	for _, f := range []struct {
-		name string
-		data []byte
-	}{{RootCertFile, certPEM}, {CACertFile, certPEM}, {CAKeyFile, keyPEM}} {
-		if err := pemutil.WriteSecretFile(filepath.Join(dir, f.name), f.data); err != nil {
-			return fmt.Errorf("ca: %w", err)
-		}
-	}
-	return nil
 }
