@@ -160,6 +160,7 @@ func startServer(b *testing.B) *serverProcess {
 	s.cmd = exec.Command(binPath, "serve", "--data-dir", s.dataDir, "--grpc-addr", s.grpc,
 		"--webhook-addr", freeAddrB(b), "--dns-addr", freeAddrB(b), "--monitoring-addr", s.monitoring, "--log-level", "warn")
 	s.cmd.Stderr = os.Stderr
+	s.cmd.Env = append(os.Environ(), "KUBECONFIG=", "KUBERNETES_SERVICE_HOST=") // local mode
 	if err := s.cmd.Start(); err != nil {
 		b.Fatal(err)
 	}

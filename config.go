@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -16,6 +17,7 @@ import (
 	"github.com/bootgraph/bootgraph/modules/dns"
 	"github.com/bootgraph/bootgraph/modules/dnscert"
 	"github.com/bootgraph/bootgraph/modules/grpc"
+	"github.com/bootgraph/bootgraph/modules/kube"
 	"github.com/bootgraph/bootgraph/modules/monitoring"
 	"github.com/bootgraph/bootgraph/modules/plane"
 	"github.com/bootgraph/bootgraph/modules/webhook"
@@ -47,6 +49,7 @@ type Config struct {
 	Webhook     WebhookConfig    `json:"webhook,omitempty"`
 	DNS         DNSConfig        `json:"dns,omitempty"`
 	Monitoring  MonitoringConfig `json:"monitoring,omitempty"`
+	Kube        KubeConfig       `json:"kube,omitempty"`
 	Log         LogConfig        `json:"log,omitempty"`
 
 	// StartTimeout bounds the start of every listener and hook. Default 15s.
@@ -56,6 +59,8 @@ type Config struct {
 
 	// Logger, when set, is used instead of one built from Log. Go only.
 	Logger *zap.Logger `json:"-"`
+
+	inCluster bool // $KUBERNETES_SERVICE_HOST was set
 }
 
 // CAConfig is the "ca" section: the CA module's options and whether it is
@@ -95,6 +100,23 @@ type MonitoringConfig struct {
 	monitoring.Options
 }
 
+// KubeConfig is the "kube" section: Kubernetes mode.
+type KubeConfig struct {
+	// Enabled turns Kubernetes mode on or off. Default: on when a kubeconfig
+	// is given (kube.kubeconfig, --kubeconfig, $KUBECONFIG) or the process
+	// runs in a pod ($KUBERNETES_SERVICE_HOST); else local mode.
+	Enabled *bool `json:"enabled,omitempty"`
+	kube.Options
+}
+
+// KubeMode reports whether the plane runs against a Kubernetes API server.
+func (c *Config) KubeMode() bool {
+	if c.Kube.Enabled != nil {
+		return *c.Kube.Enabled
+	}
+	return c.Kube.Kubeconfig != "" || c.inCluster
+}
+
 // LogConfig is the "log" section.
 type LogConfig struct {
 	// Level is debug, info (default), warn or error.
@@ -132,13 +154,25 @@ func LoadConfig(path string) (Config, error) {
 }
 
 // Environment variables that override the config file, as istiod's.
-const EnvCertProvider = "PILOT_CERT_PROVIDER"
+const (
+	EnvCertProvider = "PILOT_CERT_PROVIDER"
+	EnvKubeconfig   = "KUBECONFIG"
+	EnvInCluster    = "KUBERNETES_SERVICE_HOST"
+)
 
 // ApplyEnv applies environment overrides read through lookup (os.LookupEnv
-// in production): PILOT_CERT_PROVIDER sets servingCert.provider.
+// in production): PILOT_CERT_PROVIDER sets servingCert.provider, KUBECONFIG
+// sets kube.kubeconfig, and KUBERNETES_SERVICE_HOST (set in every pod)
+// turns Kubernetes mode on with the in-cluster config.
 func (c *Config) ApplyEnv(lookup func(string) (string, bool)) {
 	if v, ok := lookup(EnvCertProvider); ok && v != "" {
 		c.ServingCert.Provider = v
+	}
+	if v, ok := lookup(EnvKubeconfig); ok && v != "" && c.Kube.Kubeconfig == "" {
+		c.Kube.Kubeconfig = v
+	}
+	if v, ok := lookup(EnvInCluster); ok && v != "" {
+		c.inCluster = true
 	}
 }
 
@@ -154,7 +188,7 @@ func (c *Config) SetDefaults() {
 	if c.CA.DataDir == "" {
 		c.CA.DataDir = filepath.Join(c.DataDir, "ca")
 	}
-	if c.CA.TokenFile == "" && c.CA.PluggedCertsDir == "" {
+	if c.CA.TokenFile == "" && c.CA.PluggedCertsDir == "" && !c.KubeMode() {
 		// Local use: a token file that `bootgraph cert` can use out of the box.
 		c.CA.TokenFile = filepath.Join(c.DataDir, "tokens.csv")
 		c.CA.CreateTokenFile = true
@@ -163,16 +197,20 @@ func (c *Config) SetDefaults() {
 	if c.ServingCert.Namespace == "" {
 		c.ServingCert.Namespace = c.Namespace
 	}
-	c.ServingCert.LoopbackNames = true // local mode: no Kubernetes
-	c.ServingCert.SetDefaults()
 	c.GRPC.SetDefaults()
 	c.Webhook.SetDefaults()
+	// The serving certificate names the loopback addresses in local mode,
+	// and in Kubernetes mode when a listener binds loopback (tests, sidecars).
+	c.ServingCert.LoopbackNames = !c.KubeMode() || isLoopback(c.GRPC.Addr) || isLoopback(c.Webhook.Addr)
+	c.ServingCert.SetDefaults()
 	// The DNS listener answers for the plane's own names, those of its
 	// serving certificate.
 	c.DNS.Namespace = c.Namespace
 	c.DNS.SelfNames = c.ServingCert.Names()
 	c.DNS.SetDefaults()
 	c.Monitoring.SetDefaults()
+	c.Kube.Namespace = c.Namespace
+	c.Kube.SetDefaults()
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -203,6 +241,9 @@ func (c *Config) Validate() error {
 	if enabled(c.DNS.Enabled) {
 		errs = append(errs, c.DNS.Validate())
 	}
+	if c.KubeMode() {
+		errs = append(errs, c.Kube.Validate())
+	}
 	if _, err := zap.ParseAtomicLevel(c.Log.Level); err != nil {
 		errs = append(errs, fmt.Errorf("log.level: %q is not one of debug, info, warn, error", c.Log.Level))
 	}
@@ -216,4 +257,17 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("stopTimeout: %v must be positive", c.StopTimeout))
 	}
 	return errors.Join(errs...)
+}
+
+// isLoopback reports whether addr ("host:port") binds a loopback address.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

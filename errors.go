@@ -18,6 +18,7 @@ var providers = map[string]string{
 	"*grpc.Server":          `the secure gRPC module (modules/grpc; config "grpc.enabled: true")`,
 	"*webhook.Server":       `the webhook module (modules/webhook; config "webhook.enabled: true")`,
 	"*dns.Server":           `the DNS-over-TLS module (modules/dns; config "dns.enabled: true")`,
+	"kubernetes.Interface":  `the kube module (modules/kube; --kubeconfig, $KUBECONFIG or in a pod)`,
 	"*monitoring.Server":    `the monitoring module (modules/monitoring; config "monitoring.enabled: true")`,
 	"*zap.Logger":           "the engine (use bootgraph.New)",
 	"prometheus.Registerer": "the engine (use bootgraph.New)",

@@ -7,6 +7,7 @@ import (
 	"github.com/bootgraph/bootgraph/modules/dns"
 	"github.com/bootgraph/bootgraph/modules/dnscert"
 	"github.com/bootgraph/bootgraph/modules/grpc"
+	"github.com/bootgraph/bootgraph/modules/kube"
 	"github.com/bootgraph/bootgraph/modules/monitoring"
 	"github.com/bootgraph/bootgraph/modules/webhook"
 )
@@ -31,6 +32,9 @@ func Modules(cfg Config) []fx.Option {
 	}
 	if enabled(cfg.Monitoring.Enabled) {
 		opts = append(opts, monitoring.Module(cfg.Monitoring.Options))
+	}
+	if cfg.KubeMode() {
+		opts = append(opts, kube.Module(cfg.Kube.Options))
 	}
 	return opts
 }

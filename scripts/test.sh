@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/install-test-tools.sh
+# etcd and kube-apiserver for the Kubernetes-mode tests: built from the Go
+# module proxy on first use (about 10 minutes cold), cached afterwards.
+KUBEBUILDER_ASSETS=$(./scripts/kube-testenv.sh | tail -n 1)
+export KUBEBUILDER_ASSETS
 export BOOTGRAPH_MERMAID_JS=${BOOTGRAPH_MERMAID_JS:-${BOOTGRAPH_CACHE:-$HOME/.cache/bootgraph}/npm/node_modules/mermaid/dist/mermaid.min.js}
 
 go version

@@ -41,6 +41,18 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// localEnv is the environment without what would put a plane in Kubernetes
+// mode, so that these tests run in local mode wherever they run.
+func localEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "KUBECONFIG=") && !strings.HasPrefix(kv, "KUBERNETES_SERVICE_HOST=") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -81,6 +93,7 @@ func startServe(t *testing.T, args ...string) *server {
 	all := append([]string{"serve", "--data-dir", s.dataDir, "--grpc-addr", s.grpcAddr,
 		"--webhook-addr", freeAddr(t), "--dns-addr", freeAddr(t), "--monitoring-addr", s.monitoring}, args...)
 	s.cmd = exec.Command(binary, all...)
+	s.cmd.Env = localEnv()
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	require.NoError(t, s.cmd.Start())
 	t.Cleanup(func() {
@@ -104,7 +117,9 @@ func run(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, binary, args...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = localEnv()
+	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
 
@@ -265,7 +280,7 @@ func TestServePrecedence(t *testing.T) {
 
 	// The env var wins over the file: the files provider then needs its files.
 	cmd := exec.Command(binary, "serve", "--config", cfgFile, "--data-dir", t.TempDir())
-	cmd.Env = append(os.Environ(), "PILOT_CERT_PROVIDER=files")
+	cmd.Env = append(localEnv(), "PILOT_CERT_PROVIDER=files")
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err)
 	assert.Contains(t, string(out), "servingCert.certFile (--tlsCertFile): required by the files provider")
@@ -274,7 +289,7 @@ func TestServePrecedence(t *testing.T) {
 	cmd = exec.Command(binary, "serve", "--config", cfgFile, "--data-dir", t.TempDir(),
 		"--grpc-addr", freeAddr(t), "--webhook-addr", freeAddr(t), "--dns-addr", freeAddr(t), "--monitoring-addr", freeAddr(t),
 		"--tlsCertFile", "/nonexistent/cert.pem", "--tlsKeyFile", "/nonexistent/key.pem")
-	cmd.Env = append(os.Environ(), "PILOT_CERT_PROVIDER=istiod")
+	cmd.Env = append(localEnv(), "PILOT_CERT_PROVIDER=istiod")
 	out, err = cmd.CombinedOutput()
 	require.Error(t, err)
 	assert.Contains(t, string(out), "--tlsCertFile): open /nonexistent/cert.pem")

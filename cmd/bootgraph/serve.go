@@ -24,6 +24,7 @@ type configFlags struct {
 	enable         []string
 	disable        []string
 	logLevel       string
+	kubeconfig     string
 	// istiod-compatible flags
 	caCertFile  string
 	tlsCertFile string
@@ -40,6 +41,7 @@ func (f *configFlags) register(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&f.enable, "enable", nil, "parts to include, overriding the config: "+strings.Join(partNames, ","))
 	fs.StringSliceVar(&f.disable, "disable", nil, "parts to leave out, overriding the config: "+strings.Join(partNames, ","))
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (config log.level)")
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file: Kubernetes mode (config kube.kubeconfig; default $KUBECONFIG)")
 	fs.StringVar(&f.caCertFile, "caCertFile", "", "roots trusted for client certificates, with the files provider (istiod flag)")
 	fs.StringVar(&f.tlsCertFile, "tlsCertFile", "", "serving certificate chain file; selects the files provider (istiod flag)")
 	fs.StringVar(&f.tlsKeyFile, "tlsKeyFile", "", "serving key file; selects the files provider (istiod flag)")
@@ -66,6 +68,7 @@ func (f *configFlags) load(fs *pflag.FlagSet) (bootgraph.Config, error) {
 	set("dns-addr", &cfg.DNS.Addr, f.dnsAddr)
 	set("monitoring-addr", &cfg.Monitoring.Addr, f.monitoringAddr)
 	set("log-level", &cfg.Log.Level, f.logLevel)
+	set("kubeconfig", &cfg.Kube.Kubeconfig, f.kubeconfig)
 	set("caCertFile", &cfg.ServingCert.CACertFile, f.caCertFile)
 	set("tlsCertFile", &cfg.ServingCert.CertFile, f.tlsCertFile)
 	set("tlsKeyFile", &cfg.ServingCert.KeyFile, f.tlsKeyFile)
@@ -87,12 +90,13 @@ func (f *configFlags) load(fs *pflag.FlagSet) (bootgraph.Config, error) {
 }
 
 // partNames are the parts --enable and --disable accept.
-var partNames = []string{"ca", "grpc", "webhook", "dns", "monitoring"}
+var partNames = []string{"ca", "grpc", "webhook", "dns", "monitoring", "kube"}
 
 func setEnabled(cfg *bootgraph.Config, name string, on bool) error {
 	parts := map[string]**bool{
 		"ca": &cfg.CA.Enabled, "grpc": &cfg.GRPC.Enabled,
 		"webhook": &cfg.Webhook.Enabled, "dns": &cfg.DNS.Enabled, "monitoring": &cfg.Monitoring.Enabled,
+		"kube": &cfg.Kube.Enabled,
 	}
 	p, ok := parts[name]
 	if !ok {

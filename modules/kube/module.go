@@ -14,6 +14,9 @@ func Module(opts Options) fx.Option {
 	return fx.Module("kube",
 		fx.Supply(fx.Private, opts),
 		fx.Provide(provideConfig, provideClient),
+		// Connect at build time, whatever uses the client: an API server
+		// that does not answer fails the plane before anything starts.
+		fx.Invoke(func(kubernetes.Interface) {}),
 		caStoreOption(),
 		tokenReviewOption(),
 		rootDistributionOption(),
