@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"time"
 
-
 	"github.com/bootgraph/bootgraph/internal/pemutil"
 )
 
