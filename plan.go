@@ -226,7 +226,7 @@ func (p *planner) graph() *graph.Graph {
 		}
 		if o, ok := orderOf[it]; ok {
 			n.Order = o
-		} else if it.kind != "invoke" {
+		} else if it.kind != "invoke" && it.kind != "logger" {
 			n.Status = graph.StatusUnused
 		}
 		g.Nodes = append(g.Nodes, n)
@@ -252,7 +252,7 @@ func (p *planner) addModules(g *graph.Graph, m *planModule) {
 
 func nodeKind(kind string) graph.NodeKind {
 	return map[string]graph.NodeKind{
-		"provide": graph.KindConstructor, "supply": graph.KindSupply, "decorate": graph.KindDecorator,
+		"provide": graph.KindConstructor, "logger": graph.KindConstructor, "supply": graph.KindSupply, "decorate": graph.KindDecorator,
 		"replace": graph.KindReplace, "invoke": graph.KindInvoke,
 	}[kind]
 }
@@ -261,6 +261,7 @@ func nodeKind(kind string) graph.NodeKind {
 // consumer's module; inputs nothing provides get a missing node.
 func (p *planner) addEdges(g *graph.Graph) {
 	missing := map[string]string{}
+	absent := map[string]string{}
 	builtin := map[string]string{}
 	for _, it := range p.all {
 		for _, in := range it.inputs() {
@@ -278,6 +279,12 @@ func (p *planner) addEdges(g *graph.Graph) {
 				for _, prov := range p.lookup(it.module, key, in.Group != "") {
 					from = append(from, p.ids[prov])
 				}
+			}
+			if len(from) == 0 && in.Group == "" && in.Optional {
+				if absent[key] == "" {
+					absent[key] = p.addSpecialNode(g, graph.KindAbsent, key, graph.StatusAbsent)
+				}
+				from = []string{absent[key]}
 			}
 			if len(from) == 0 && in.Group == "" && !in.Optional {
 				if missing[key] == "" {
@@ -308,22 +315,34 @@ func (p *planner) addSpecialNode(g *graph.Graph, kind graph.NodeKind, key string
 	return id
 }
 
+// addGroups lists every value group with its members and consumers, a
+// consumed group with no members included.
 func (p *planner) addGroups(g *graph.Graph) {
 	byKey := map[string]*graph.Group{}
 	var keys []string
-	for _, e := range g.Edges {
-		if !e.Group {
-			continue
-		}
-		grp := byKey[e.Key]
+	group := func(key string) *graph.Group {
+		grp := byKey[key]
 		if grp == nil {
-			typ, name, _ := strings.Cut(strings.TrimSuffix(e.Key, "]"), "[group=")
-			grp = &graph.Group{Name: name, Type: typ}
-			byKey[e.Key] = grp
-			keys = append(keys, e.Key)
+			typ, name, _ := strings.Cut(strings.TrimSuffix(key, "]"), "[group=")
+			grp = &graph.Group{Name: name, Type: typ, Members: []string{}}
+			byKey[key] = grp
+			keys = append(keys, key)
 		}
-		grp.Members = appendOnce(grp.Members, e.From)
-		grp.Consumers = appendOnce(grp.Consumers, e.To)
+		return grp
+	}
+	for _, it := range p.all {
+		for _, in := range it.inputs() {
+			if in.Group != "" {
+				grp := group(in.Key())
+				grp.Consumers = appendOnce(grp.Consumers, p.ids[it])
+			}
+		}
+	}
+	for _, e := range g.Edges {
+		if e.Group {
+			grp := group(e.Key)
+			grp.Members = appendOnce(grp.Members, e.From)
+		}
 	}
 	for _, k := range keys {
 		g.Groups = append(g.Groups, *byKey[k])

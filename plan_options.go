@@ -95,6 +95,15 @@ func walkOption(m *planModule, v reflect.Value) error {
 		return walkTyped(m, v, "supply", field(v, "Private").Bool())
 	case "fx.replaceOption":
 		return walkTyped(m, v, "replace", false)
+	case "fx.withLoggerOption":
+		// fx builds the event logger before any invoke, outside its own
+		// event stream: drawn, never in the predicted order.
+		item, err := newItem("logger", clean(field(v, "constructor").Elem()), nil)
+		if err != nil {
+			return fmt.Errorf("fx.WithLogger in module %q: %w", m.name, err)
+		}
+		item.module, item.location = m, stackLocation(field(v, "Stack"))
+		m.items = append(m.items, item)
 	}
 	// Other options (loggers, timeouts, error hooks) register nothing.
 	return nil

@@ -49,6 +49,8 @@ func (it *planItem) outputs() []graph.Port {
 	switch it.kind {
 	case "invoke":
 		return nil
+	case "logger":
+		return []graph.Port{{Type: "fxevent.Logger"}}
 	case "supply", "replace":
 		return it.annotateResult(0, it.valType)
 	}

@@ -193,9 +193,9 @@ func TestPlanReadsFxOptions(t *testing.T) {
 		kinds[n.Kind]++
 	}
 	assert.Equal(t, map[graph.NodeKind]int{graph.KindSupply: 2, graph.KindReplace: 1, graph.KindDecorator: 1,
-		graph.KindConstructor: 1, graph.KindInvoke: 1}, kinds)
+		graph.KindConstructor: 2, graph.KindInvoke: 1}, kinds, "the constructors: the annotated int, and fx.NopLogger's")
 	for _, n := range g.Nodes {
-		if n.Kind == graph.KindConstructor {
+		if n.Kind == graph.KindConstructor && n.Module == "m" {
 			assert.Equal(t, []graph.Port{{Type: "int", Name: "one"}}, n.Outputs)
 			assert.True(t, n.Private)
 			assert.Contains(t, n.Location, "plan_test.go:")

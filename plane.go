@@ -71,13 +71,13 @@ func compose(cfg Config, modules []fx.Option) (*Plane, error) {
 	p := &Plane{cfg: cfg, log: log, build: newBuildRecorder()}
 	p.hooks = newHookTracker(log.Named("lifecycle"), p.build.current)
 	opts := append(p.coreOptions(), modules...)
-	p.opts = opts
 
 	if err := fx.ValidateApp(append(opts, fx.NopLogger)...); err != nil {
 		return nil, explainBuildError(err)
 	}
 	begin := time.Now()
-	p.app = fx.New(append(opts, fx.WithLogger(func() fxevent.Logger { return eventLogger{log: log.Named("fx"), rec: p.build} }))...)
+	p.opts = append(opts, fx.WithLogger(func() fxevent.Logger { return eventLogger{log: log.Named("fx"), rec: p.build} }))
+	p.app = fx.New(p.opts...)
 	p.times.build = time.Since(begin)
 	if err := p.app.Err(); err != nil {
 		return nil, explainBuildError(err)

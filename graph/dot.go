@@ -185,6 +185,8 @@ func nodeStyle(n *Node) dotNodeStyle {
 		st.shape, st.fill = "note", "#fff9db"
 	case KindBuiltin:
 		st.shape, st.fill = "ellipse", "#f1f3f5"
+	case KindAbsent:
+		st.shape, st.fill, st.style, st.color, st.font = "ellipse", "#f8f9fa", "filled,dashed", "#adb5bd", colorGrey
 	}
 	switch {
 	case n.Kind == KindMissing || n.Status == StatusMissing:

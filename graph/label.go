@@ -43,7 +43,7 @@ func (l *layout) nodeLines(n *Node) []string {
 			lines = append(lines, "failed")
 		case n.Ran:
 			lines = append(lines, "ran "+FormatDuration(n.RuntimeNs))
-		case n.Kind != KindMissing && n.Kind != KindBuiltin:
+		case n.Kind != KindMissing && n.Kind != KindBuiltin && n.Kind != KindAbsent:
 			lines = append(lines, "did not run")
 		}
 	} else if n.Status == StatusFailed {

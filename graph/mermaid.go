@@ -57,6 +57,7 @@ var mermaidClasses = []struct {
 	{"bgFailed", StatusFailed, "fill:#ffc9c9,stroke:" + colorRed + ",stroke-width:2px"},
 	{"bgCycle", StatusCycle, "stroke:" + colorRed + ",stroke-width:2px"},
 	{"bgUnused", StatusUnused, "stroke:#adb5bd,color:" + colorGrey},
+	{"bgAbsent", StatusAbsent, "stroke:#adb5bd,color:" + colorGrey + ",stroke-dasharray:5 3"},
 }
 
 func (m *mermaidWriter) flowchart() {
@@ -125,7 +126,7 @@ func mermaidShape(k NodeKind) (open, closing string) {
 		return "[[", "]]"
 	case KindSupply, KindReplace:
 		return "[/", "/]"
-	case KindBuiltin:
+	case KindBuiltin, KindAbsent:
 		return "([", "])"
 	case KindMissing:
 		return ">", "]"

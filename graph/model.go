@@ -40,6 +40,7 @@ const (
 	KindSupply      NodeKind = "supply"      // fx.Supply
 	KindReplace     NodeKind = "replace"     // fx.Replace
 	KindMissing     NodeKind = "missing"     // a type that nothing provides
+	KindAbsent      NodeKind = "absent"      // an optional type that nothing provides
 	KindBuiltin     NodeKind = "builtin"     // provided by fx itself: Lifecycle, Shutdowner, DotGraph
 )
 
@@ -51,6 +52,7 @@ const (
 	StatusOK          Status = "ok"
 	StatusUnused      Status = "unused"  // no invoke reaches it: fx never runs it
 	StatusMissing     Status = "missing" // a KindMissing node
+	StatusAbsent      Status = "absent"  // a KindAbsent node: fine, the input is optional
 	StatusNeedsMissed Status = "needs-missing"
 	StatusCycle       Status = "cycle"  // part of a dependency cycle
 	StatusFailed      Status = "failed" // returned an error when it ran
