@@ -254,6 +254,15 @@ func TestInvariant6_MissingPartFailsBeforeAnythingRuns(t *testing.T) {
 			want: []string{"*dnscert.Bundle", "serving-cert module"},
 		},
 		{
+			name: "kubernetes serving-cert provider without Kubernetes mode",
+			compose: func(cfg bootgraph.Config) (*bootgraph.Plane, error) {
+				cfg.ServingCert.Provider = "kubernetes"
+				cfg.ServingCert.Kubernetes.SignerName = "example.com/serving"
+				return bootgraph.New(cfg)
+			},
+			want: []string{"kubernetes.Interface", "the kube module", "dnscert.provideKubernetes"},
+		},
+		{
 			name: "full plane without the serving-cert module",
 			compose: func(cfg bootgraph.Config) (*bootgraph.Plane, error) {
 				var mods []fx.Option

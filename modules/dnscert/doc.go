@@ -12,6 +12,11 @@
 //   - "istiod": signed by the CA value (*ca.CA) for istiod.<namespace>.svc,
 //     the configured extra names and, in local mode, localhost and the
 //     loopback addresses; renewed at half its lifetime.
+//   - "kubernetes": signed through a certificates.k8s.io/v1
+//     CertificateSigningRequest for Kubernetes.SignerName, as istiod's
+//     chiron does: approved by the plane if Kubernetes.Approve, awaited for
+//     Kubernetes.Timeout, then deleted; renewed at half its lifetime. It
+//     needs kubernetes.Interface (the kube module) and no CA module.
 //   - "files": read from CertFile, KeyFile and CACertFile (istiod's
 //     --tlsCertFile, --tlsKeyFile, --caCertFile) and reloaded when they change.
 //     It needs no CA module.

@@ -9,9 +9,11 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -19,11 +21,25 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/bootgraph/bootgraph/internal/kubetest"
 	"github.com/bootgraph/bootgraph/modules/ca"
 )
 
+// kubeEnv is the API server of the kubernetes provider's tests, started once
+// for the package by TestMain; nil (those tests skip) without the binaries.
+var kubeEnv *kubetest.Env
+
+// TestMain runs the tests against one API server, stops it, and then checks
+// for leaked goroutines as goleak.VerifyTestMain does.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	code := kubetest.Main(m, &kubeEnv)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: Errors on successful test run: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // newCA makes a self-signed CA in a temporary directory.

@@ -1,20 +1,27 @@
 package dnscert
 
 import (
+	"context"
+
 	"go.uber.org/fx"
 	"go.uber.org/zap"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/bootgraph/bootgraph/modules/ca"
 	"github.com/bootgraph/bootgraph/modules/plane"
 )
 
 // Module provides *Bundle from the provider opts select. The istiod provider
-// needs *ca.CA (the ca module); the files provider needs no CA.
+// needs *ca.CA (the ca module); the kubernetes provider needs
+// kubernetes.Interface (the kube module); the files provider needs neither.
 func Module(opts Options) fx.Option {
 	opts.SetDefaults()
 	provide := fx.Provide(provideIstiod)
-	if opts.Provider == ProviderFiles {
+	switch opts.Provider {
+	case ProviderFiles:
 		provide = fx.Provide(provideFiles)
+	case ProviderKubernetes:
+		provide = fx.Provide(provideKubernetes)
 	}
 	options := []fx.Option{fx.Supply(fx.Private, opts), provide}
 	if opts.ExportDir != "" {
@@ -39,6 +46,30 @@ func provideFiles(lc fx.Lifecycle, opts Options, log *zap.Logger) (*Bundle, erro
 	}
 	plane.AppendRunner(lc, p.Run)
 	return p.Bundle(), nil
+}
+
+type kubernetesParams struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Client    kubernetes.Interface
+	Options   Options
+	Log       *zap.Logger
+	// CA, when the plane has one, gives the roots trusted for client
+	// certificates if servingCert.caCertFile is not set.
+	CA *ca.CA `optional:"true"`
+}
+
+func provideKubernetes(p kubernetesParams) (*Bundle, error) {
+	var caRoots func() []byte
+	if p.CA != nil {
+		caRoots = p.CA.RootPEM
+	}
+	prov, err := NewKubernetesProviderWithRoots(context.Background(), p.Client, p.Options, caRoots, p.Log.Named("dnscert"))
+	if err != nil {
+		return nil, err
+	}
+	plane.AppendRunner(p.Lifecycle, prov.Run)
+	return prov.Bundle(), nil
 }
 
 func exportOnChange(b *Bundle, opts Options, log *zap.Logger) error {

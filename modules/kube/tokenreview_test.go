@@ -1,0 +1,221 @@
+package kube_test
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/bootgraph/bootgraph/caclient"
+	"github.com/bootgraph/bootgraph/internal/kubetest"
+	"github.com/bootgraph/bootgraph/modules/ca"
+	"github.com/bootgraph/bootgraph/modules/kube"
+)
+
+// newTestCA is a self-signed CA for trust domain cluster.local.
+func newTestCA(t *testing.T) *ca.CA {
+	t.Helper()
+	c, err := ca.New(ca.Options{DataDir: t.TempDir()}, nil, nil)
+	require.NoError(t, err)
+	return c
+}
+
+// serveCA serves c's IstioCertificateService over TLS on a loopback port,
+// as the secure gRPC listener does, with extra authenticators after the
+// client certificate, and returns its address.
+func serveCA(t *testing.T, c *ca.CA, extra ...ca.Authenticator) string {
+	t.Helper()
+	certPEM, keyPEM, err := c.GenKeyCert([]string{"localhost", "127.0.0.1"}, time.Hour)
+	require.NoError(t, err)
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	require.NoError(t, err)
+	s := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{
+		Certificates: []tls.Certificate{cert},
+		ClientAuth:   tls.VerifyClientCertIfGiven,
+		ClientCAs:    c.Roots(),
+		MinVersion:   tls.VersionTLS12,
+	})))
+	ca.NewService(c, nil, extra).Register(s)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(lis) }()
+	t.Cleanup(func() {
+		s.Stop()
+		assert.NoError(t, <-served)
+	})
+	return lis.Addr().String()
+}
+
+// A pod's projected token (audience istio-ca) gets a workload certificate
+// for its ServiceAccount's SPIFFE ID; every other token is Unauthenticated.
+func TestTokenReviewAuthenticator(t *testing.T) {
+	e := kubetest.Need(t, env)
+	t.Parallel()
+	ns := e.Namespace(t, "tokenreview")
+	c := newTestCA(t)
+	addr := serveCA(t, c, kube.NewTokenReviewAuthenticator(e.Client, kube.Options{ClusterID: "east"}, c.TrustDomain()))
+
+	podToken := e.ServiceAccountToken(t, ns, "app", "istio-ca")
+	wantID := "spiffe://cluster.local/ns/" + ns + "/sa/app"
+	const garbage = "not-a-jwt-but-long-enough-to-look-like-one"
+
+	tests := []struct {
+		name      string
+		token     string
+		clusterID string
+		wantCode  codes.Code
+		wantMsg   string
+	}{
+		{name: "pod token", token: podToken, wantCode: codes.OK},
+		{name: "pod token, matching clusterid", token: podToken, clusterID: "east", wantCode: codes.OK},
+		{name: "pod token, other clusterid", token: podToken, clusterID: "west", wantCode: codes.Unauthenticated, wantMsg: `KubeJWT: clusterid metadata "west": unknown cluster (this is cluster "east"`},
+		{name: "token for another audience", token: e.ServiceAccountToken(t, ns, "app", "other"), wantCode: codes.Unauthenticated, wantMsg: `KubeJWT: TokenReview: token not accepted: [invalid bearer token, token audiences ["other"] is invalid for the target audiences ["istio-ca"]]`},
+		{name: "token for the API server", token: e.ServiceAccountToken(t, ns, "app"), wantCode: codes.Unauthenticated, wantMsg: `is invalid for the target audiences ["istio-ca"]`},
+		{name: "garbage token", token: garbage, wantCode: codes.Unauthenticated, wantMsg: "KubeJWT: TokenReview: token not accepted: invalid bearer token"},
+		{name: "no token", wantCode: codes.Unauthenticated, wantMsg: "no credentials"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cl, err := caclient.Dial(caclient.Config{Addr: addr, RootsPEM: c.RootPEM(), Token: tt.token})
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = cl.Close() })
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			if tt.clusterID != "" {
+				ctx = metadata.AppendToOutgoingContext(ctx, kube.ClusterIDMetadata, tt.clusterID)
+			}
+
+			res, err := cl.Issue(ctx, "", time.Hour)
+			if tt.wantCode == codes.OK {
+				require.NoError(t, err)
+				require.Len(t, res.Leaf.URIs, 1)
+				assert.Equal(t, wantID, res.Leaf.URIs[0].String())
+				return
+			}
+			require.Error(t, err)
+			st, _ := status.FromError(err)
+			assert.Equalf(t, tt.wantCode, st.Code(), "status: %v", err)
+			assert.Contains(t, st.Message(), tt.wantMsg)
+			if tt.token != "" {
+				assert.NotContains(t, st.Message(), tt.token, "the error must not reveal the token")
+			}
+		})
+	}
+}
+
+// The kube module adds the authenticator to the CA's chain, with the CA's
+// trust domain and the module's options.
+func TestTokenReviewJoinsCAChain(t *testing.T) {
+	e := kubetest.Need(t, env)
+	t.Parallel()
+	ns := e.Namespace(t, "tokenreview-fx")
+	c := newTestCA(t)
+	var chain []ca.Authenticator
+	fxtest.New(t,
+		fx.NopLogger,
+		fx.Provide(zap.NewNop),
+		fx.Supply(c),
+		kube.Module(kube.Options{Kubeconfig: e.Kubeconfig(t), Namespace: ns, ClusterID: "east"}),
+		fx.Invoke(fx.Annotate(func(a []ca.Authenticator) { chain = a }, fx.ParamTags(`group:"`+ca.GroupAuthenticators+`"`))),
+	).RequireStart().RequireStop()
+
+	require.Len(t, chain, 1)
+	assert.Equal(t, kube.AuthSourceKubeJWT, chain[0].Name())
+
+	token := e.ServiceAccountToken(t, ns, "app", kube.DefaultTokenAudience)
+	caller, err := chain[0].Authenticate(incoming(token, "east"))
+	require.NoError(t, err)
+	assert.Equal(t, &ca.Caller{Identities: []string{"spiffe://cluster.local/ns/" + ns + "/sa/app"}, AuthSource: "KubeJWT"}, caller)
+}
+
+// incoming is a server-side context carrying token and clusterID metadata.
+func incoming(token, clusterID string) context.Context {
+	md := metadata.MD{}
+	if token != "" {
+		md.Set("authorization", "Bearer "+token)
+	}
+	if clusterID != "" {
+		md.Set(kube.ClusterIDMetadata, clusterID)
+	}
+	return metadata.NewIncomingContext(context.Background(), md)
+}
+
+// Review results the API server of a test cannot produce (a user token, a
+// server that ignores audiences) are refused; the unit level covers them
+// with a fake clientset.
+func TestTokenReviewAuthenticatorStatus(t *testing.T) {
+	t.Parallel()
+	sa := authenticationv1.UserInfo{Username: "system:serviceaccount:team-a:builder", Groups: []string{"system:serviceaccounts", "system:serviceaccounts:team-a"}}
+	tests := []struct {
+		name    string
+		ctx     context.Context
+		status  authenticationv1.TokenReviewStatus
+		wantID  string
+		wantErr string
+	}{
+		{name: "service account", status: authenticationv1.TokenReviewStatus{Authenticated: true, User: sa, Audiences: []string{"istio-ca"}}, wantID: "spiffe://example.org/ns/team-a/sa/builder"},
+		{name: "no authorization metadata", ctx: incoming("", ""), status: authenticationv1.TokenReviewStatus{Authenticated: true, User: sa, Audiences: []string{"istio-ca"}}},
+		{name: "review error", status: authenticationv1.TokenReviewStatus{Error: "invalid bearer token"}, wantErr: "TokenReview: token not accepted: invalid bearer token"},
+		{name: "not authenticated", status: authenticationv1.TokenReviewStatus{}, wantErr: "TokenReview: token not authenticated"},
+		{name: "audience not confirmed", status: authenticationv1.TokenReviewStatus{Authenticated: true, User: sa}, wantErr: `confirmed none of the audiences ["istio-ca"]`},
+		{
+			name:    "user, not a service account",
+			status:  authenticationv1.TokenReviewStatus{Authenticated: true, User: authenticationv1.UserInfo{Username: "alice", Groups: []string{"system:authenticated"}}, Audiences: []string{"istio-ca"}},
+			wantErr: `user "alice" is not in group system:serviceaccounts`,
+		},
+		{
+			name:    "malformed username",
+			status:  authenticationv1.TokenReviewStatus{Authenticated: true, User: authenticationv1.UserInfo{Username: "system:serviceaccount:team-a", Groups: sa.Groups}, Audiences: []string{"istio-ca"}},
+			wantErr: `username "system:serviceaccount:team-a" is not system:serviceaccount:<namespace>:<name>`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			client := fake.NewClientset()
+			var got *authenticationv1.TokenReview
+			client.PrependReactor("create", "tokenreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				got = a.(k8stesting.CreateAction).GetObject().(*authenticationv1.TokenReview).DeepCopy()
+				got.Status = tt.status
+				return true, got, nil
+			})
+			ctx := tt.ctx
+			if ctx == nil {
+				ctx = incoming("a-token", "")
+			}
+			caller, err := kube.NewTokenReviewAuthenticator(client, kube.Options{}, "example.org").Authenticate(ctx)
+			switch {
+			case tt.wantErr != "":
+				require.ErrorContains(t, err, tt.wantErr)
+				assert.NotContains(t, err.Error(), "a-token")
+			case tt.wantID == "":
+				require.NoError(t, err)
+				assert.Nil(t, caller, "no token: the next authenticator is tried")
+				assert.Nil(t, got, "no TokenReview without a token")
+			default:
+				require.NoError(t, err)
+				assert.Equal(t, &ca.Caller{Identities: []string{tt.wantID}, AuthSource: "KubeJWT"}, caller)
+				assert.Equal(t, []string{"istio-ca"}, got.Spec.Audiences)
+				assert.Equal(t, "a-token", got.Spec.Token)
+			}
+		})
+	}
+}
