@@ -243,6 +243,8 @@ func (c *Config) Validate() error {
 	}
 	if c.KubeMode() {
 		errs = append(errs, c.Kube.Validate())
+	} else if enabled(c.Webhook.Enabled) && c.Webhook.Patch.Enabled() {
+		errs = append(errs, errors.New("webhook.patch: patching webhook configurations needs Kubernetes mode (kube.kubeconfig, --kubeconfig or $KUBECONFIG)"))
 	}
 	if _, err := zap.ParseAtomicLevel(c.Log.Level); err != nil {
 		errs = append(errs, fmt.Errorf("log.level: %q is not one of debug, info, warn, error", c.Log.Level))

@@ -91,13 +91,14 @@ func TestConfigValidate(t *testing.T) {
 		set  func(*bootgraph.Config)
 		want string
 	}{
-		"key type":       {func(c *bootgraph.Config) { c.CA.KeyType = "dsa" }, "ca.keyType"},
-		"ttl order":      {func(c *bootgraph.Config) { c.CA.MaxCertTTL = 1 }, "ca.maxCertTTL"},
-		"provider":       {func(c *bootgraph.Config) { c.ServingCert.Provider = "custom" }, "PILOT_CERT_PROVIDER"},
-		"files no cert":  {func(c *bootgraph.Config) { c.ServingCert.Provider = "files" }, "--tlsCertFile"},
-		"istiod + files": {func(c *bootgraph.Config) { c.ServingCert.Provider = "istiod"; c.ServingCert.CertFile = "x" }, "conflicts"},
-		"log level":      {func(c *bootgraph.Config) { c.Log.Level = "loud" }, "log.level"},
-		"log format":     {func(c *bootgraph.Config) { c.Log.Format = "xml" }, "log.format"},
+		"key type":           {func(c *bootgraph.Config) { c.CA.KeyType = "dsa" }, "ca.keyType"},
+		"ttl order":          {func(c *bootgraph.Config) { c.CA.MaxCertTTL = 1 }, "ca.maxCertTTL"},
+		"provider":           {func(c *bootgraph.Config) { c.ServingCert.Provider = "custom" }, "PILOT_CERT_PROVIDER"},
+		"files no cert":      {func(c *bootgraph.Config) { c.ServingCert.Provider = "files" }, "--tlsCertFile"},
+		"istiod + files":     {func(c *bootgraph.Config) { c.ServingCert.Provider = "istiod"; c.ServingCert.CertFile = "x" }, "conflicts"},
+		"log level":          {func(c *bootgraph.Config) { c.Log.Level = "loud" }, "log.level"},
+		"log format":         {func(c *bootgraph.Config) { c.Log.Format = "xml" }, "log.format"},
+		"patch without kube": {func(c *bootgraph.Config) { c.Webhook.Patch.ValidatingWebhooks = []string{"x"} }, "webhook.patch: patching webhook configurations needs Kubernetes mode"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {

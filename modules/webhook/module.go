@@ -1,8 +1,11 @@
 package webhook
 
 import (
+	"context"
+
 	"go.uber.org/fx"
 	"go.uber.org/zap"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/bootgraph/bootgraph/modules/dnscert"
 	"github.com/bootgraph/bootgraph/modules/plane"
@@ -10,14 +13,52 @@ import (
 
 // Module provides *Server, the HTTPS webhook listener, and adds it to the
 // plane's listeners. It needs *dnscert.Bundle and a *zap.Logger; handlers
-// join through the "webhook.handlers" group.
+// join through the "webhook.handlers" group. When the graph has a
+// kubernetes.Interface (the kube module) and opts.Patch selects webhook
+// configurations, it also runs a Patcher of their caBundle.
 func Module(opts Options) fx.Option {
 	opts.SetDefaults()
-	return fx.Module("webhook",
+	options := []fx.Option{
 		fx.Supply(fx.Private, opts),
 		fx.Provide(provideServer),
 		fx.Invoke(func(*Server) {}), // a listener in the composition always starts
-	)
+	}
+	if opts.Patch.Enabled() {
+		options = append(options, fx.Invoke(registerPatcher))
+	}
+	return fx.Module("webhook", options...)
+}
+
+type patcherParams struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Options   Options
+	Bundle    *dnscert.Bundle
+	Log       *zap.Logger
+	// Server orders the patcher's hook after the listener's: the caBundle
+	// is published once the server serves.
+	Server *Server
+	// Client is there in Kubernetes mode (the kube module); without it
+	// there is nothing to patch.
+	Client kubernetes.Interface `optional:"true"`
+}
+
+// registerPatcher runs a Patcher of the configurations opts select when the
+// graph has a Kubernetes client. It appends one hook either way, so that
+// the start order the engine predicts from the graph holds.
+func registerPatcher(p patcherParams) error {
+	log := p.Log.Named("webhook.patch")
+	if p.Client == nil {
+		log.Warn("webhook.patch is set but the plane has no Kubernetes client (kube module): caBundles are not patched")
+		plane.AppendRunner(p.Lifecycle, func(context.Context) {})
+		return nil
+	}
+	patcher, err := NewPatcher(p.Client, p.Bundle, p.Options.Patch, log)
+	if err != nil {
+		return err
+	}
+	plane.AppendRunner(p.Lifecycle, patcher.Run)
+	return nil
 }
 
 type serverParams struct {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/apimachinery/pkg/labels"
+
 	"github.com/bootgraph/bootgraph/modules/plane"
 )
 
@@ -33,6 +35,60 @@ type Options struct {
 	// HandlerTimeout bounds reading the body and running a handler; the
 	// handler's context is cancelled then. Default 30s.
 	HandlerTimeout plane.Duration `json:"handlerTimeout,omitempty"`
+	// Patch names the admission webhook configurations whose caBundle is
+	// kept equal to the roots of the serving certificate. It takes effect
+	// only in Kubernetes mode (the kube module). Default: none.
+	Patch PatchOptions `json:"patch,omitempty"`
+}
+
+// PatchOptions select the webhook configurations whose every webhook's
+// clientConfig.caBundle the plane keeps current, as istiod does for its
+// injector and validation webhooks. A configuration is kept when its name
+// is listed for its kind or its labels match LabelSelector. Default: none.
+type PatchOptions struct {
+	// ValidatingWebhooks are ValidatingWebhookConfiguration names.
+	ValidatingWebhooks []string `json:"validatingWebhooks,omitempty"`
+	// MutatingWebhooks are MutatingWebhookConfiguration names.
+	MutatingWebhooks []string `json:"mutatingWebhooks,omitempty"`
+	// LabelSelector selects configurations of both kinds by label, e.g.
+	// "istio.io/rev=default".
+	LabelSelector string `json:"labelSelector,omitempty"`
+}
+
+// Enabled reports whether any configuration is selected.
+func (o PatchOptions) Enabled() bool {
+	return len(o.ValidatingWebhooks) > 0 || len(o.MutatingWebhooks) > 0 || o.LabelSelector != ""
+}
+
+// validate reports every invalid field, named as in the config file.
+func (o PatchOptions) validate() []error {
+	var errs []error
+	for _, f := range []struct {
+		field string
+		names []string
+	}{{"validatingWebhooks", o.ValidatingWebhooks}, {"mutatingWebhooks", o.MutatingWebhooks}} {
+		for i, n := range f.names {
+			if n == "" {
+				errs = append(errs, fmt.Errorf("webhook.patch.%s[%d]: must not be empty", f.field, i))
+			}
+		}
+	}
+	if _, err := o.selector(); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
+// selector parses LabelSelector; nil when it is empty.
+func (o PatchOptions) selector() (labels.Selector, error) {
+	if o.LabelSelector == "" {
+		return nil, nil
+	}
+	sel, err := labels.Parse(o.LabelSelector)
+	if err != nil {
+		return nil, fmt.Errorf("webhook.patch.labelSelector: %q: %w", o.LabelSelector, err)
+	}
+	return sel, nil
 }
 
 // SetDefaults fills every empty field with its default.
@@ -70,5 +126,6 @@ func (o *Options) Validate() error {
 			errs = append(errs, fmt.Errorf("webhook.%s: %v must be positive", name, d))
 		}
 	}
+	errs = append(errs, o.Patch.validate()...)
 	return errors.Join(errs...)
 }
