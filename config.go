@@ -158,13 +158,18 @@ const (
 	EnvCertProvider = "PILOT_CERT_PROVIDER"
 	EnvKubeconfig   = "KUBECONFIG"
 	EnvInCluster    = "KUBERNETES_SERVICE_HOST"
+	EnvNamespace    = "POD_NAMESPACE"
 )
 
 // ApplyEnv applies environment overrides read through lookup (os.LookupEnv
 // in production): PILOT_CERT_PROVIDER sets servingCert.provider, KUBECONFIG
-// sets kube.kubeconfig, and KUBERNETES_SERVICE_HOST (set in every pod)
-// turns Kubernetes mode on with the in-cluster config.
+// sets kube.kubeconfig, KUBERNETES_SERVICE_HOST (set in every pod) turns
+// Kubernetes mode on with the in-cluster config, and POD_NAMESPACE sets the
+// namespace.
 func (c *Config) ApplyEnv(lookup func(string) (string, bool)) {
+	if v, ok := lookup(EnvNamespace); ok && v != "" {
+		c.Namespace = v
+	}
 	if v, ok := lookup(EnvCertProvider); ok && v != "" {
 		c.ServingCert.Provider = v
 	}

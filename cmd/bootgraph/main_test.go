@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bootgraph/bootgraph/internal/kubetest"
 	"github.com/bootgraph/bootgraph/internal/pemutil"
 )
 
@@ -36,7 +37,7 @@ func TestMain(m *testing.M) {
 	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
 		panic(fmt.Sprintf("go build: %v\n%s", err, out))
 	}
-	code := m.Run()
+	code := kubetest.Main(m, &kenv) // a real API server for the Kubernetes-mode tests
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -46,7 +47,7 @@ func TestMain(m *testing.M) {
 func localEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "KUBECONFIG=") && !strings.HasPrefix(kv, "KUBERNETES_SERVICE_HOST=") {
+		if !strings.HasPrefix(kv, "KUBECONFIG=") && !strings.HasPrefix(kv, "KUBERNETES_SERVICE_HOST=") && !strings.HasPrefix(kv, "POD_NAMESPACE=") {
 			env = append(env, kv)
 		}
 	}

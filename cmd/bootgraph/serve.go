@@ -17,6 +17,7 @@ import (
 type configFlags struct {
 	configFile     string
 	dataDir        string
+	namespace      string
 	grpcAddr       string
 	webhookAddr    string
 	dnsAddr        string
@@ -33,6 +34,7 @@ type configFlags struct {
 
 func (f *configFlags) register(fs *pflag.FlagSet) {
 	fs.StringVarP(&f.configFile, "config", "c", "", "YAML config file (default: the embedded local default)")
+	fs.StringVar(&f.namespace, "namespace", "", "the control plane's namespace (config namespace; env POD_NAMESPACE; default istio-system)")
 	fs.StringVar(&f.dataDir, "data-dir", "", "directory for local state: CA and token file (config dataDir; default .bootgraph)")
 	fs.StringVar(&f.grpcAddr, "grpc-addr", "", "secure gRPC listen address (config grpc.addr; default 127.0.0.1:15012)")
 	fs.StringVar(&f.webhookAddr, "webhook-addr", "", "HTTPS webhook listen address (config webhook.addr; default 127.0.0.1:15017)")
@@ -63,6 +65,7 @@ func (f *configFlags) load(fs *pflag.FlagSet) (bootgraph.Config, error) {
 		}
 	}
 	set("data-dir", &cfg.DataDir, f.dataDir)
+	set("namespace", &cfg.Namespace, f.namespace)
 	set("grpc-addr", &cfg.GRPC.Addr, f.grpcAddr)
 	set("webhook-addr", &cfg.Webhook.Addr, f.webhookAddr)
 	set("dns-addr", &cfg.DNS.Addr, f.dnsAddr)
