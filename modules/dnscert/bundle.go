@@ -2,6 +2,7 @@ package dnscert
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -116,6 +117,34 @@ func (b *Bundle) Roots() *x509.CertPool {
 		return m.roots
 	}
 	return x509.NewCertPool()
+}
+
+// RenewAt is when the current certificate is due for renewal: after
+// renewFraction of its lifetime; the zero time before the first Set.
+func (b *Bundle) RenewAt() time.Time {
+	leaf := b.Leaf()
+	if leaf == nil {
+		return time.Time{}
+	}
+	life := leaf.NotAfter.Sub(leaf.NotBefore)
+	return leaf.NotBefore.Add(time.Duration(float64(life) * renewFraction))
+}
+
+// checkEvery calls check with the wall-clock time every interval until ctx
+// is done. Providers compare the wall clock with a renewal time on each
+// call, rather than sleeping until it: a timer alone fires late after a
+// suspend.
+func checkEvery(ctx context.Context, interval time.Duration, check func(now time.Time)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			check(now)
+		}
+	}
 }
 
 // Valid returns nil when the bundle holds a certificate valid at now.

@@ -275,3 +275,13 @@ func TestServerTLSConfigNilBase(t *testing.T) {
 	require.NotNil(t, cfg)
 	assert.Equal(t, uint16(tls.VersionTLS12), cfg.MinVersion)
 }
+
+// A certificate is due for renewal at half its lifetime.
+func TestBundleRenewAt(t *testing.T) {
+	b := dnscert.NewBundle()
+	assert.True(t, b.RenewAt().IsZero(), "nothing to renew before Set")
+	notBefore := time.Now().Add(-time.Hour).Truncate(time.Second)
+	p := selfSigned(t, notBefore, notBefore.Add(4*time.Hour))
+	require.NoError(t, b.Set(p.chain, p.key, nil))
+	assert.True(t, notBefore.Add(2*time.Hour).Equal(b.RenewAt()), "RenewAt %v", b.RenewAt())
+}

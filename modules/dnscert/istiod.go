@@ -46,29 +46,15 @@ func (p *IstiodProvider) issue() error {
 	return nil
 }
 
-// renewAt is when the current certificate is due for renewal.
-func (p *IstiodProvider) renewAt() time.Time {
-	leaf := p.bundle.Leaf()
-	life := leaf.NotAfter.Sub(leaf.NotBefore)
-	return leaf.NotBefore.Add(time.Duration(float64(life) * renewFraction))
-}
-
 // Run renews the certificate when due or when the CA's roots change, until
 // ctx is done. A failed renewal is retried at the next check.
 func (p *IstiodProvider) Run(ctx context.Context) {
-	t := time.NewTicker(renewCheckInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			rootsChanged := string(p.ca.RootPEM()) != string(p.bundle.RootsPEM())
-			if rootsChanged || now.After(p.renewAt()) {
-				if err := p.issue(); err != nil {
-					p.log.Error("renewing serving certificate failed; retrying", zap.Error(err))
-				}
+	checkEvery(ctx, renewCheckInterval, func(now time.Time) {
+		rootsChanged := string(p.ca.RootPEM()) != string(p.bundle.RootsPEM())
+		if rootsChanged || now.After(p.bundle.RenewAt()) {
+			if err := p.issue(); err != nil {
+				p.log.Error("renewing serving certificate failed; retrying", zap.Error(err))
 			}
 		}
-	}
+	})
 }

@@ -344,35 +344,21 @@ func missingNames(leaf *x509.Certificate, names []string) []string {
 	return missing
 }
 
-// renewAt is when the current certificate is due for renewal.
-func (p *KubernetesProvider) renewAt() time.Time {
-	leaf := p.bundle.Leaf()
-	life := leaf.NotAfter.Sub(leaf.NotBefore)
-	return leaf.NotBefore.Add(time.Duration(float64(life) * renewFraction))
-}
-
 // Run renews the certificate when due, comparing the wall clock with the
 // renewal time every minute, and picks up a changed CACertFile, until ctx
 // is done. A failed renewal is retried at the next check.
 func (p *KubernetesProvider) Run(ctx context.Context) {
-	t := time.NewTicker(renewCheckInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+	checkEvery(ctx, renewCheckInterval, func(now time.Time) {
+		if now.After(p.bundle.RenewAt()) {
+			if err := p.issue(ctx); err != nil && ctx.Err() == nil {
+				p.log.Error("renewing serving certificate failed; retrying", zap.Error(err))
+			}
 			return
-		case now := <-t.C:
-			if now.After(p.renewAt()) {
-				if err := p.issue(ctx); err != nil && ctx.Err() == nil {
-					p.log.Error("renewing serving certificate failed; retrying", zap.Error(err))
-				}
-				continue
-			}
-			if err := p.reloadRoots(); err != nil {
-				p.log.Warn("reloading servingCert.caCertFile failed; keeping the current roots", zap.Error(err))
-			}
 		}
-	}
+		if err := p.reloadRoots(); err != nil {
+			p.log.Warn("reloading servingCert.caCertFile failed; keeping the current roots", zap.Error(err))
+		}
+	})
 }
 
 // reloadRoots puts a changed CACertFile in the bundle with the current
