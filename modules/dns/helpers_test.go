@@ -2,16 +2,10 @@ package dns_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/binary"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"net/netip"
 	"sync"
@@ -154,25 +148,4 @@ func readResponse(t testing.TB, r io.Reader) *mdns.Msg {
 	m := new(mdns.Msg)
 	require.NoError(t, m.Unpack(b))
 	return m
-}
-
-// expiredPair crafts a self-signed certificate that expired an hour ago.
-func expiredPair(t testing.TB) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(42),
-		Subject:      pkix.Name{CommonName: "expired"},
-		DNSNames:     []string{"localhost"},
-		NotBefore:    now.Add(-2 * time.Hour),
-		NotAfter:     now.Add(-time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	require.NoError(t, err)
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	require.NoError(t, err)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
 }

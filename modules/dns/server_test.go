@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/bootgraph/bootgraph/internal/certtest"
 	dnsmod "github.com/bootgraph/bootgraph/modules/dns"
 	"github.com/bootgraph/bootgraph/modules/plane"
 )
@@ -211,7 +212,7 @@ func TestReadyAndAddr(t *testing.T) {
 	assert.Len(t, exchange(t, s.Addr(), c.Roots(), question(1, "istiod.istio-system.svc.", mdns.TypeA)).Answer, 1)
 
 	// Readiness also requires a currently valid serving certificate.
-	certPEM, keyPEM := expiredPair(t)
+	certPEM, keyPEM := certtest.Expired(t)
 	require.NoError(t, bundle.Set(certPEM, keyPEM, c.RootPEM()))
 	err = s.Ready(context.Background())
 	require.Error(t, err)

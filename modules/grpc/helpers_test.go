@@ -2,14 +2,9 @@ package grpc_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
-	"math/big"
 	"sync"
 	"testing"
 	"time"
@@ -105,27 +100,6 @@ func workloadCert(t *testing.T, c *ca.CA, identity string) tls.Certificate {
 	cert, err := tls.X509KeyPair([]byte(chain[0]), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
 	require.NoError(t, err)
 	return cert
-}
-
-// expiredPair crafts a self-signed certificate that expired an hour ago.
-func expiredPair(t *testing.T) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(42),
-		Subject:      pkix.Name{CommonName: "expired"},
-		DNSNames:     []string{"localhost"},
-		NotBefore:    now.Add(-2 * time.Hour),
-		NotAfter:     now.Add(-time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	require.NoError(t, err)
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	require.NoError(t, err)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
 }
 
 // blocker is a test service whose one unary method, /bootgraph.test.Blocker/Block,

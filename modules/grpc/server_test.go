@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/bootgraph/bootgraph/caclient"
+	"github.com/bootgraph/bootgraph/internal/certtest"
 	"github.com/bootgraph/bootgraph/modules/ca"
 	grpcmod "github.com/bootgraph/bootgraph/modules/grpc"
 	"github.com/bootgraph/bootgraph/modules/plane"
@@ -243,7 +244,7 @@ func TestServerReadyAndAddr(t *testing.T) {
 	probe.Close()
 
 	// Readiness also requires a currently valid serving certificate.
-	certPEM, keyPEM := expiredPair(t)
+	certPEM, keyPEM := certtest.Expired(t)
 	require.NoError(t, bundle.Set(certPEM, keyPEM, c.RootPEM()))
 	err = s.Ready(context.Background())
 	require.Error(t, err)
