@@ -99,6 +99,9 @@ func (p *Plane) coreOptions() []fx.Option {
 	}
 }
 
+// Logger returns the plane's logger.
+func (p *Plane) Logger() *zap.Logger { return p.log }
+
 // Config returns the configuration the plane was built from, defaults applied.
 func (p *Plane) Config() Config { return p.cfg }
 

@@ -51,4 +51,6 @@ func TestServeKubernetesMode(t *testing.T) {
 
 	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, s.cmd.Wait(), s.out.String())
+	// client-go's own logs (leader election) went through the plane's logger.
+	assert.Regexp(t, `INFO\s+client-go\s+.*lease`, s.out.String())
 }

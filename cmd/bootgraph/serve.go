@@ -6,8 +6,10 @@ import (
 	"os"
 	"strings"
 
+	"github.com/go-logr/zapr"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/klog/v2"
 
 	"github.com/bootgraph/bootgraph"
 	"github.com/bootgraph/bootgraph/modules/graphpage"
@@ -129,6 +131,10 @@ listener on 127.0.0.1:15014. A token file for local clients is created at
 			if err != nil {
 				return err
 			}
+			// client-go logs (leader election, informers) through the
+			// process-global klog: send them to the plane's logger. Set once,
+			// here, before anything that uses klog starts.
+			klog.SetLogger(zapr.NewLogger(p.Logger().Named("client-go")))
 			return p.Run(context.Background())
 		},
 	}
