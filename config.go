@@ -215,6 +215,10 @@ func (c *Config) SetDefaults() {
 	c.DNS.SetDefaults()
 	c.Monitoring.SetDefaults()
 	c.Kube.Namespace = c.Namespace
+	if c.Kube.DistributeRoot == nil && !enabled(c.CA.Enabled) {
+		off := false
+		c.Kube.DistributeRoot = &off // no CA, no root to distribute
+	}
 	c.Kube.SetDefaults()
 	if c.Log.Level == "" {
 		c.Log.Level = "info"

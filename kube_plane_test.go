@@ -154,3 +154,18 @@ func unreachableKubeconfig(t *testing.T, addr string) string {
 	require.NoError(t, clientcmd.WriteToFile(*kc, path))
 	return path
 }
+
+// Kubernetes mode without the CA module (the files provider serves its own
+// certificate) builds: root distribution is off by default then, not a
+// missing part.
+func TestKubeWithoutCA(t *testing.T) {
+	e := kubetest.Need(t, kenv)
+	cfg := kubeConfig(t, e, e.Namespace(t, "noca"))
+	files := writeServingFiles(t)
+	cfg.CA.Enabled = new(bool)
+	cfg.ServingCert.CertFile, cfg.ServingCert.KeyFile, cfg.ServingCert.CACertFile = files.cert, files.key, files.root
+	p, err := bootgraph.New(cfg)
+	require.NoError(t, err)
+	startPlane(t, p)
+	assert.False(t, p.Config().Kube.DistributesRoot())
+}

@@ -19,7 +19,7 @@ func Module(opts Options) fx.Option {
 		fx.Invoke(func(kubernetes.Interface) {}),
 		caStoreOption(),
 		tokenReviewOption(),
-		rootDistributionOption(),
+		rootDistributionOption(opts),
 	)
 }
 

@@ -31,10 +31,18 @@ type Options struct {
 	// ClusterID is this cluster's name; a CA request's "clusterid" metadata
 	// must match it when present. Default "Kubernetes", istiod's.
 	ClusterID string `json:"clusterID,omitempty"`
+	// DistributeRoot keeps the ConfigMap istio-ca-root-cert in every
+	// namespace equal to the CA's root, one writer at a time through
+	// leader election. It needs the ca module. Default true (bootgraph
+	// turns it off when the plane has no CA).
+	DistributeRoot *bool `json:"distributeRoot,omitempty"`
 	// Namespace of the control plane, where its Secrets and leases live.
 	// Set by bootgraph from the top-level "namespace".
 	Namespace string `json:"-"`
 }
+
+// DistributesRoot reports whether root distribution is on.
+func (o *Options) DistributesRoot() bool { return o.DistributeRoot == nil || *o.DistributeRoot }
 
 // SetDefaults fills every empty field with its default.
 func (o *Options) SetDefaults() {

@@ -393,7 +393,12 @@ func (x *distribution) update(ctx context.Context, cm *corev1.ConfigMap, root st
 
 // rootDistributionOption runs a RootDistributor of the CA's root, when the
 // graph has a CA.
-func rootDistributionOption() fx.Option { return fx.Invoke(registerRootDistribution) }
+func rootDistributionOption(opts Options) fx.Option {
+	if !opts.DistributesRoot() {
+		return fx.Options()
+	}
+	return fx.Invoke(registerRootDistribution)
+}
 
 type rootDistributionParams struct {
 	fx.In
@@ -401,23 +406,15 @@ type rootDistributionParams struct {
 	Client    kubernetes.Interface
 	Options   Options
 	Log       *zap.Logger
-	// CA is the root's source; without a CA module there is nothing to
-	// distribute.
-	CA *ca.CA `optional:"true"`
+	// CA is the root's source: distributing the root needs the ca module.
+	CA *ca.CA
 	// Listeners order the distributor's hook after every listener's, like
 	// the CA's Run: it starts last and stops first.
 	Listeners plane.ListenersIn
 }
 
-// registerRootDistribution appends one hook either way, so that the start
-// order the engine predicts from the graph holds.
 func registerRootDistribution(p rootDistributionParams) {
 	log := p.Log.Named("kube.rootcert")
-	if p.CA == nil {
-		log.Info("no CA in the plane: root distribution is off")
-		plane.AppendRunner(p.Lifecycle, func(context.Context) {})
-		return
-	}
 	d := NewRootDistributor(p.Client, p.CA, RootDistributorOptions{LeaseNamespace: p.Options.Namespace}, log)
 	plane.AppendRunner(p.Lifecycle, d.Run)
 }

@@ -228,18 +228,25 @@ func TestRootDistributionModule(t *testing.T) {
 		assert.Empty(t, leaseHolder(t, e.Client, leaseNS), "stopping the plane releases the Lease")
 	})
 
-	t.Run("without a CA", func(t *testing.T) {
+	t.Run("without a CA it names the missing part", func(t *testing.T) {
+		err := fx.ValidateApp(fx.Supply(log), kube.Module(kube.Options{Kubeconfig: kubeconfig, Namespace: leaseNS}))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "missing type: *ca.CA")
+	})
+
+	t.Run("turned off", func(t *testing.T) {
 		quiet := e.Namespace(t, "rootcert-noca")
+		off := false
 		app := fxtest.New(t,
 			fx.Supply(log),
-			kube.Module(kube.Options{Kubeconfig: kubeconfig, Namespace: quiet}),
+			kube.Module(kube.Options{Kubeconfig: kubeconfig, Namespace: quiet, DistributeRoot: &off}),
 		)
 		app.RequireStart()
 		time.Sleep(time.Second)
 		_, err := e.Client.CoreV1().ConfigMaps(quiet).Get(context.Background(), kube.RootCertConfigMap, metav1.GetOptions{})
-		assert.True(t, apierrors.IsNotFound(err), "no ConfigMap without a CA: %v", err)
+		assert.True(t, apierrors.IsNotFound(err), "no ConfigMap when turned off: %v", err)
 		_, err = e.Client.CoordinationV1().Leases(quiet).Get(context.Background(), kube.DefaultRootDistributionLease, metav1.GetOptions{})
-		assert.True(t, apierrors.IsNotFound(err), "no election without a CA: %v", err)
+		assert.True(t, apierrors.IsNotFound(err), "no election when turned off: %v", err)
 		app.RequireStop()
 	})
 }

@@ -1,8 +1,6 @@
 package webhook
 
 import (
-	"context"
-
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 	"k8s.io/client-go/kubernetes"
@@ -38,22 +36,15 @@ type patcherParams struct {
 	// Server orders the patcher's hook after the listener's: the caBundle
 	// is published once the server serves.
 	Server *Server
-	// Client is there in Kubernetes mode (the kube module); without it
-	// there is nothing to patch.
-	Client kubernetes.Interface `optional:"true"`
+	// Client comes from the kube module (Kubernetes mode).
+	Client kubernetes.Interface
 }
 
-// registerPatcher runs a Patcher of the configurations opts select when the
-// graph has a Kubernetes client. It appends one hook either way, so that
-// the start order the engine predicts from the graph holds.
+// registerPatcher runs a Patcher of the configurations opts select. It
+// needs a Kubernetes client: patch targets in a plane without the kube
+// module fail the composition, naming it.
 func registerPatcher(p patcherParams) error {
-	log := p.Log.Named("webhook.patch")
-	if p.Client == nil {
-		log.Warn("webhook.patch is set but the plane has no Kubernetes client (kube module): caBundles are not patched")
-		plane.AppendRunner(p.Lifecycle, func(context.Context) {})
-		return nil
-	}
-	patcher, err := NewPatcher(p.Client, p.Bundle, p.Options.Patch, log)
+	patcher, err := NewPatcher(p.Client, p.Bundle, p.Options.Patch, p.Log.Named("webhook.patch"))
 	if err != nil {
 		return err
 	}

@@ -287,13 +287,11 @@ func TestModulePatchesInKubernetesMode(t *testing.T) {
 		)...)
 	}
 
-	t.Run("without a Kubernetes client", func(t *testing.T) {
-		name := createValidating(t, client, ns, w.url(t, "/validate"), nil)
-		app := compose(name)
-		app.RequireStart()
-		time.Sleep(500 * time.Millisecond)
-		assert.Equal(t, []string{""}, validatingBundles(t, client, name), "local mode patches nothing")
-		app.RequireStop()
+	t.Run("without a Kubernetes client it names the missing part", func(t *testing.T) {
+		err := fx.ValidateApp(fx.Supply(zap.NewNop(), w.bundle),
+			webhook.Module(webhook.Options{Addr: "127.0.0.1:0", Patch: webhook.PatchOptions{ValidatingWebhooks: []string{"x"}}}))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "missing type: kubernetes.Interface")
 	})
 
 	t.Run("with a Kubernetes client", func(t *testing.T) {
