@@ -167,5 +167,6 @@ func TestKubeWithoutCA(t *testing.T) {
 	p, err := bootgraph.New(cfg)
 	require.NoError(t, err)
 	startPlane(t, p)
-	assert.False(t, p.Config().Kube.DistributesRoot())
+	kc := p.Config().Kube
+	assert.False(t, kc.DistributesRoot())
 }
