@@ -38,6 +38,8 @@ type HookRecord struct {
 // record to stop them itself.
 type hookTracker struct {
 	log *zap.Logger
+	// stopTimeout bounds a late finisher's own OnStop (see start).
+	stopTimeout time.Duration
 	// registrar names the function running while a hook is appended.
 	registrar func() string
 
@@ -53,8 +55,8 @@ type trackedHook struct {
 	onStop func(context.Context) error
 }
 
-func newHookTracker(log *zap.Logger, registrar func() string) *hookTracker {
-	return &hookTracker{log: log, registrar: registrar}
+func newHookTracker(log *zap.Logger, registrar func() string, stopTimeout time.Duration) *hookTracker {
+	return &hookTracker{log: log, registrar: registrar, stopTimeout: stopTimeout}
 }
 
 // decorate is provided as fx.Decorate(t.decorate): every module then sees a
@@ -111,7 +113,7 @@ func (t *hookTracker) start(ctx context.Context, th *trackedHook, onStart func(c
 	if abandoned {
 		// The start timed out while this hook ran; the plane is being
 		// rolled back, so undo this hook too.
-		stopCtx, cancel := context.WithTimeout(context.Background(), DefaultStopTimeout)
+		stopCtx, cancel := context.WithTimeout(context.Background(), t.stopTimeout)
 		defer cancel()
 		_ = t.stop(stopCtx, th)
 	}

@@ -68,6 +68,7 @@ func newPlanner() *planner {
 // provideAll order: a module's own, then its children's, depth first.
 func (p *planner) index(m *planModule) {
 	for _, it := range m.items {
+		it.in, it.out = it.computeInputs(), it.computeOutputs()
 		p.ids[it] = fmt.Sprintf("n%d", len(p.all))
 		p.all = append(p.all, it)
 		switch it.kind {
@@ -76,11 +77,11 @@ func (p *planner) index(m *planModule) {
 			if it.private {
 				scope = m
 			}
-			for _, out := range it.outputs() {
+			for _, out := range it.out {
 				p.addProvider(scope, out.Key(), it)
 			}
 		case "decorate", "replace":
-			for _, out := range it.outputs() {
+			for _, out := range it.out {
 				if p.decorators[m] == nil {
 					p.decorators[m] = map[string]*planItem{}
 				}
@@ -157,7 +158,7 @@ func (p *planner) call(it *planItem) {
 	}
 	p.state[it] = 1
 	p.stack = append(p.stack, it)
-	for _, in := range it.inputs() {
+	for _, in := range it.in {
 		p.build(it, in)
 	}
 	p.stack = p.stack[:len(p.stack)-1]
@@ -207,7 +208,7 @@ func isHookRegistrar(it *planItem) bool {
 	if it.ann != nil && it.ann.hooks > 0 {
 		return true
 	}
-	return takes(it.inputs(), lifecycleType) && !takes(it.outputs(), lifecycleType)
+	return takes(it.in, lifecycleType) && !takes(it.out, lifecycleType)
 }
 
 // graph turns the simulation into a graph.
@@ -222,7 +223,7 @@ func (p *planner) graph() *graph.Graph {
 		n := graph.Node{
 			ID: p.ids[it], Kind: nodeKind(it.kind), Name: it.label, Func: it.fullName, Key: it.eventKey,
 			Module: it.module.id, Location: it.location, Private: it.private,
-			Inputs: it.inputs(), Outputs: it.outputs(), Status: graph.StatusOK, Order: -1,
+			Inputs: it.in, Outputs: it.out, Status: graph.StatusOK, Order: -1,
 		}
 		if o, ok := orderOf[it]; ok {
 			n.Order = o
@@ -264,7 +265,7 @@ func (p *planner) addEdges(g *graph.Graph) {
 	absent := map[string]string{}
 	builtin := map[string]string{}
 	for _, it := range p.all {
-		for _, in := range it.inputs() {
+		for _, in := range it.in {
 			key := in.Key()
 			edge := graph.Edge{To: p.ids[it], Key: key, Optional: in.Optional, Group: in.Group != ""}
 			var from []string
@@ -331,7 +332,7 @@ func (p *planner) addGroups(g *graph.Graph) {
 		return grp
 	}
 	for _, it := range p.all {
-		for _, in := range it.inputs() {
+		for _, in := range it.in {
 			if in.Group != "" {
 				grp := group(in.Key())
 				grp.Consumers = appendOnce(grp.Consumers, p.ids[it])

@@ -8,6 +8,8 @@ import (
 	"unsafe"
 
 	"go.uber.org/fx"
+
+	"github.com/bootgraph/bootgraph/graph"
 )
 
 // The planner reads fx's option values to learn what a composition
@@ -26,6 +28,7 @@ type planItem struct {
 	fnType   reflect.Type  // the target's function type
 	valType  reflect.Type  // supply/replace: the value's type
 	ann      *annotation   // fx.Annotate, if any
+	in, out  []graph.Port  // the ports it takes and provides, set by index
 	eventKey string        // the name fx gives it in its events
 	label    string        // short name for people
 	fullName string        // full function name

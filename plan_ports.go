@@ -16,8 +16,9 @@ var (
 	lifecycleType = "fx.Lifecycle"
 )
 
-// inputs are the ports a registration takes, in the order dig builds them.
-func (it *planItem) inputs() []graph.Port {
+// computeInputs are the ports a registration takes, in the order dig builds
+// them.
+func (it *planItem) computeInputs() []graph.Port {
 	var in []graph.Port
 	if it.kind == "supply" {
 		return nil
@@ -44,8 +45,8 @@ func (it *planItem) inputs() []graph.Port {
 	return in
 }
 
-// outputs are the ports a registration provides.
-func (it *planItem) outputs() []graph.Port {
+// computeOutputs are the ports a registration provides.
+func (it *planItem) computeOutputs() []graph.Port {
 	switch it.kind {
 	case "invoke":
 		return nil

@@ -69,7 +69,7 @@ func compose(cfg Config, modules []fx.Option) (*Plane, error) {
 		}
 	}
 	p := &Plane{cfg: cfg, log: log, build: newBuildRecorder()}
-	p.hooks = newHookTracker(log.Named("lifecycle"), p.build.current)
+	p.hooks = newHookTracker(log.Named("lifecycle"), p.build.current, time.Duration(cfg.StopTimeout))
 	opts := append(p.coreOptions(), modules...)
 
 	if err := fx.ValidateApp(append(opts, fx.NopLogger)...); err != nil {

@@ -1,6 +1,8 @@
 package bootgraph
 
 import (
+	"time"
+
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
@@ -15,7 +17,7 @@ func PlanConfig(cfg Config, extra ...fx.Option) (*graph.Graph, error) {
 		return nil, err
 	}
 	p := &Plane{cfg: cfg, log: zap.NewNop(), build: newBuildRecorder()}
-	p.hooks = newHookTracker(p.log, p.build.current)
+	p.hooks = newHookTracker(p.log, p.build.current, time.Duration(cfg.StopTimeout))
 	opts := append(append(p.coreOptions(), Modules(cfg)...), extra...)
 	return Plan(opts...)
 }
