@@ -8,9 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
 	"github.com/bootgraph/bootgraph/modules/ca"
@@ -237,6 +239,9 @@ func (c *Config) SetDefaults() {
 // Validate reports every invalid field. Call it after SetDefaults.
 func (c *Config) Validate() error {
 	var errs []error
+	if msgs := validation.IsDNS1123Label(c.Namespace); len(msgs) > 0 {
+		errs = append(errs, fmt.Errorf("namespace: %q is not a Kubernetes namespace name: %s", c.Namespace, strings.Join(msgs, "; ")))
+	}
 	if enabled(c.CA.Enabled) {
 		errs = append(errs, c.CA.Validate())
 	}

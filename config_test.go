@@ -98,6 +98,8 @@ func TestConfigValidate(t *testing.T) {
 		"istiod + files":     {func(c *bootgraph.Config) { c.ServingCert.Provider = "istiod"; c.ServingCert.CertFile = "x" }, "conflicts"},
 		"log level":          {func(c *bootgraph.Config) { c.Log.Level = "loud" }, "log.level"},
 		"log format":         {func(c *bootgraph.Config) { c.Log.Format = "xml" }, "log.format"},
+		"namespace":          {func(c *bootgraph.Config) { c.Namespace = "Bad_NS" }, `namespace: "Bad_NS" is not a Kubernetes namespace name`},
+		"trust domain":       {func(c *bootgraph.Config) { c.CA.TrustDomain = "Not A/Domain" }, `ca.trustDomain: "Not A/Domain" is not a SPIFFE trust domain`},
 		"patch without kube": {func(c *bootgraph.Config) { c.Webhook.Patch.ValidatingWebhooks = []string{"x"} }, "webhook.patch: patching webhook configurations needs Kubernetes mode"},
 	}
 	for name, tt := range tests {

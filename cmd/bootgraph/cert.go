@@ -57,6 +57,9 @@ Against a local "bootgraph serve":
 }
 
 func runCert(cmd *cobra.Command, f certFlags) error {
+	if f.keyType != caclient.KeyECDSAP256 && f.keyType != caclient.KeyRSA2048 {
+		return fmt.Errorf("--key-type %q: want %s or %s", f.keyType, caclient.KeyECDSAP256, caclient.KeyRSA2048)
+	}
 	cfg := caclient.Config{Addr: f.addr, ServerName: f.serverName, Token: f.token}
 	var err error
 	if cfg.RootsPEM, err = os.ReadFile(f.root); err != nil {

@@ -152,6 +152,9 @@ func TestServeCertAndStop(t *testing.T) {
 	msg, err = run(t, "cert", "--addr", s.grpcAddr, "--root", root, "--out", t.TempDir())
 	require.Error(t, err)
 	assert.Contains(t, msg, "no credentials")
+	msg, err = run(t, "cert", "--key-type", "dsa", "--token", "x")
+	require.Error(t, err)
+	assert.Contains(t, msg, `--key-type "dsa": want ecdsa-p256 or rsa-2048`)
 	msg, err = run(t, "cert", "--addr", s.grpcAddr, "--root", root, "--token-file",
 		filepath.Join(s.dataDir, "tokens.csv"), "--ttl", "2400h", "--out", t.TempDir())
 	require.Error(t, err)

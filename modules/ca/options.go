@@ -3,6 +3,7 @@ package ca
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/bootgraph/bootgraph/modules/plane"
@@ -67,6 +68,10 @@ type Options struct {
 	CreateTokenFile bool `json:"createTokenFile,omitempty"`
 }
 
+// trustDomainRE is a SPIFFE trust domain name, as the identities
+// spiffe://<trust domain>/ns/<ns>/sa/<sa> need it.
+var trustDomainRE = regexp.MustCompile(`^[a-z0-9._-]+$`)
+
 // SetDefaults fills every empty field with its default.
 func (o *Options) SetDefaults() {
 	if o.TrustDomain == "" {
@@ -98,8 +103,8 @@ func (o *Options) Validate() error {
 		errs = append(errs, fmt.Errorf("ca.keyType: %q is not one of %s, %s, %s, %s",
 			o.KeyType, KeyECDSAP256, KeyRSA2048, KeyRSA3072, KeyRSA4096))
 	}
-	if o.TrustDomain == "" {
-		errs = append(errs, errors.New("ca.trustDomain: must not be empty"))
+	if !trustDomainRE.MatchString(o.TrustDomain) {
+		errs = append(errs, fmt.Errorf("ca.trustDomain: %q is not a SPIFFE trust domain (lowercase letters, digits, \".\", \"-\", \"_\")", o.TrustDomain))
 	}
 	if o.RootTTL <= 0 {
 		errs = append(errs, fmt.Errorf("ca.rootTTL: %v must be positive", o.RootTTL))
