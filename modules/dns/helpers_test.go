@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
+	"github.com/bootgraph/bootgraph/internal/servetest"
 	"github.com/bootgraph/bootgraph/modules/ca"
 	dnsmod "github.com/bootgraph/bootgraph/modules/dns"
 	"github.com/bootgraph/bootgraph/modules/dnscert"
@@ -57,8 +57,8 @@ var testRecords = []dnsmod.Record{
 	},
 }
 
-// startServer starts a DoT server on 127.0.0.1:0. The returned stop stops it
-// at most once; it also runs when the test ends.
+// startServer starts a DoT server on 127.0.0.1:0, stopped when the test
+// ends; the returned stop is its Stop, for tests that stop it earlier.
 func startServer(t testing.TB, opts dnsmod.Options, bundle *dnscert.Bundle, log *zap.Logger, records ...dnsmod.Record) (*dnsmod.Server, func(context.Context) error) {
 	t.Helper()
 	if opts.Addr == "" {
@@ -69,19 +69,8 @@ func startServer(t testing.TB, opts dnsmod.Options, bundle *dnscert.Bundle, log 
 	}
 	s, err := dnsmod.NewServer(opts, bundle, log, records)
 	require.NoError(t, err)
-	require.NoError(t, s.Start(context.Background()))
-	var once sync.Once
-	var stopErr error
-	stop := func(ctx context.Context) error {
-		once.Do(func() { stopErr = s.Stop(ctx) })
-		return stopErr
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = stop(ctx)
-	})
-	return s, stop
+	servetest.Start(t, s)
+	return s, s.Stop
 }
 
 // clientTLS trusts roots and checks the name "localhost", as a DoT client

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/bootgraph/bootgraph/caclient"
+	"github.com/bootgraph/bootgraph/internal/servetest"
 	"github.com/bootgraph/bootgraph/modules/ca"
 	"github.com/bootgraph/bootgraph/modules/dnscert"
 	grpcmod "github.com/bootgraph/bootgraph/modules/grpc"
@@ -45,8 +45,8 @@ func newBundle(t *testing.T, c *ca.CA) *dnscert.Bundle {
 	return p.Bundle()
 }
 
-// startServer starts a secure gRPC server on 127.0.0.1:0. The returned stop
-// stops it at most once; it also runs when the test ends.
+// startServer starts a secure gRPC server on 127.0.0.1:0, stopped when the
+// test ends; the returned stop is its Stop, for tests that stop it earlier.
 func startServer(t *testing.T, opts grpcmod.Options, bundle *dnscert.Bundle, log *zap.Logger, services ...grpcmod.Service) (*grpcmod.Server, func(context.Context) error) {
 	t.Helper()
 	if opts.Addr == "" {
@@ -56,19 +56,8 @@ func startServer(t *testing.T, opts grpcmod.Options, bundle *dnscert.Bundle, log
 		log = zap.NewNop()
 	}
 	s := grpcmod.NewServer(opts, bundle, log, services)
-	require.NoError(t, s.Start(context.Background()))
-	var once sync.Once
-	var stopErr error
-	stop := func(ctx context.Context) error {
-		once.Do(func() { stopErr = s.Stop(ctx) })
-		return stopErr
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = stop(ctx)
-	})
-	return s, stop
+	servetest.Start(t, s)
+	return s, s.Stop
 }
 
 // dial makes a real gRPC client that trusts roots and, if given, presents

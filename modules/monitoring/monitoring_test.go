@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
+	"github.com/bootgraph/bootgraph/internal/servetest"
 	"github.com/bootgraph/bootgraph/modules/monitoring"
 	"github.com/bootgraph/bootgraph/modules/plane"
 )
@@ -49,24 +50,13 @@ func (f *fakeListener) setErr(err error) {
 	f.err = err
 }
 
-// start runs a monitoring server on 127.0.0.1:0 and stops it when the test
-// ends unless the test stops it first (stop runs at most once).
+// start runs a monitoring server on 127.0.0.1:0, stopped when the test
+// ends; the returned stop is its Stop, for tests that stop it earlier.
 func start(t *testing.T, gatherer prometheus.Gatherer, listeners ...plane.Listener) (*monitoring.Server, func(context.Context) error) {
 	t.Helper()
 	s := monitoring.NewServer(monitoring.Options{Addr: "127.0.0.1:0"}, zap.NewNop(), gatherer, listeners)
-	require.NoError(t, s.Start(context.Background()))
-	var once sync.Once
-	var stopErr error
-	stop := func(ctx context.Context) error {
-		once.Do(func() { stopErr = s.Stop(ctx) })
-		return stopErr
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = stop(ctx)
-	})
-	return s, stop
+	servetest.Start(t, s)
+	return s, s.Stop
 }
 
 // client never keeps connections, so no transport goroutine outlives a test.
