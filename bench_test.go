@@ -17,18 +17,27 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
 	"github.com/bootgraph/bootgraph"
 	"github.com/bootgraph/bootgraph/caclient"
+	"github.com/bootgraph/bootgraph/component"
+	"github.com/bootgraph/bootgraph/internal/testutil"
 	"github.com/bootgraph/bootgraph/modules/ca"
+	"github.com/bootgraph/bootgraph/modules/dns"
+	"github.com/bootgraph/bootgraph/modules/grpc"
 	"github.com/bootgraph/bootgraph/modules/monitoring"
+	"github.com/bootgraph/bootgraph/modules/servingcert"
+	"github.com/bootgraph/bootgraph/modules/webhook"
 )
 
 // BenchmarkBoot builds the full local plane, starts it until ready, and
-// stops it, in-process. "generated" makes a new CA each time; "reused" loads
-// the persisted one.
+// stops it, in-process; "generated" makes a new CA each time, "reused"
+// loads the persisted one. Each iteration boots the same parts twice: with
+// the engine (plan, hook tracking, event recording) and with plain fx as
+// the baseline, and reports both and their ratio.
 func BenchmarkBoot(b *testing.B) {
 	for _, bc := range []struct {
 		name    string
@@ -43,26 +52,53 @@ func BenchmarkBoot(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			reused := b.TempDir()
 			if bc.reuse {
-				bootOnce(b, reused, bc.keyType) // persist the CA once
+				bootEngine(b, reused, bc.keyType) // persist the CA once
 			}
+			dir := func() string {
+				if bc.reuse {
+					return reused
+				}
+				return b.TempDir()
+			}
+			var engine, plain time.Duration
 			b.ReportAllocs()
 			for b.Loop() {
-				dir := reused
-				if !bc.reuse {
-					dir = b.TempDir()
-				}
-				bootOnce(b, dir, bc.keyType)
+				begin := time.Now()
+				bootEngine(b, dir(), bc.keyType)
+				engine += time.Since(begin)
+				begin = time.Now()
+				bootPlainFx(b, dir(), bc.keyType)
+				plain += time.Since(begin)
 			}
+			reportRatio(b, engine, plain, "boot")
 		})
 	}
 }
 
-func bootOnce(b *testing.B, dataDir, keyType string) {
-	cfg := bootgraph.Config{DataDir: dataDir, Logger: zap.NewNop()}
-	cfg.CA.KeyType = keyType
-	cfg.GRPC.Addr, cfg.Webhook.Addr, cfg.DNS.Addr, cfg.Monitoring.Addr = loopbackAnyPort, loopbackAnyPort, loopbackAnyPort, loopbackAnyPort
+// reportRatio reports the engine's and plain fx's time per op and their
+// ratio.
+func reportRatio(b *testing.B, engine, plain time.Duration, op string) {
+	b.ReportMetric(float64(engine.Microseconds())/float64(b.N), "engine-µs/"+op)
+	b.ReportMetric(float64(plain.Microseconds())/float64(b.N), "fx-µs/"+op)
+	b.ReportMetric(float64(engine)/float64(plain), "engine/fx")
+}
+
+// bootParts are the parts of the full local plane, on free ports.
+func bootParts(dataDir, keyType string) []fx.Option {
+	return []fx.Option{
+		component.SupplyEnv(component.Env{DataDir: dataDir}),
+		ca.Module(ca.Options{KeyType: keyType}),
+		servingcert.Module(servingcert.Options{}),
+		grpc.Module(grpc.Options{Addr: loopbackAnyPort}),
+		webhook.Module(webhook.Options{Addr: loopbackAnyPort}),
+		dns.Module(dns.Options{Addr: loopbackAnyPort}),
+		monitoring.Module(monitoring.Options{Addr: loopbackAnyPort}),
+	}
+}
+
+func bootEngine(b *testing.B, dataDir, keyType string) {
 	var mon *monitoring.Server
-	p, err := bootgraph.New(cfg, fx.Populate(&mon))
+	p, err := bootgraph.New(bootgraph.Options{Logger: zap.NewNop()}, append(bootParts(dataDir, keyType), fx.Populate(&mon))...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -75,6 +111,70 @@ func bootOnce(b *testing.B, dataDir, keyType string) {
 	}
 	if err := p.Stop(ctx); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// bootPlainFx boots the same parts with fx alone, supplying what the
+// engine would: a logger and a metrics registry.
+func bootPlainFx(b *testing.B, dataDir, keyType string) {
+	var mon *monitoring.Server
+	reg := prometheus.NewRegistry()
+	app := fx.New(append(bootParts(dataDir, keyType), fx.NopLogger, fx.Supply(zap.NewNop()),
+		fx.Supply(fx.Annotate(reg, fx.As(new(prometheus.Registerer)), fx.As(new(prometheus.Gatherer)))),
+		fx.Populate(&mon))...)
+	if err := app.Err(); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := app.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if err := mon.Ready(ctx); err != nil {
+		b.Fatal("not ready after start: ", err)
+	}
+	if err := app.Stop(ctx); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkEngineScale builds, starts and stops synthetic compositions of
+// n constructors, with the engine and with plain fx in each iteration, and
+// reports both and their ratio.
+func BenchmarkEngineScale(b *testing.B) {
+	for _, n := range []int{100, 1000, 5000} {
+		b.Run(fmt.Sprintf("constructors=%d", n), func(b *testing.B) {
+			opts := testutil.Synthetic(n)
+			ctx := context.Background()
+			var engine, plain time.Duration
+			b.ReportAllocs()
+			for b.Loop() {
+				begin := time.Now()
+				p, err := bootgraph.New(bootgraph.Options{Logger: zap.NewNop()}, opts...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := p.Start(ctx); err != nil {
+					b.Fatal(err)
+				}
+				if err := p.Stop(ctx); err != nil {
+					b.Fatal(err)
+				}
+				engine += time.Since(begin)
+				begin = time.Now()
+				app := fx.New(append(opts, fx.NopLogger)...)
+				if err := app.Err(); err != nil {
+					b.Fatal(err)
+				}
+				if err := app.Start(ctx); err != nil {
+					b.Fatal(err)
+				}
+				if err := app.Stop(ctx); err != nil {
+					b.Fatal(err)
+				}
+				plain += time.Since(begin)
+			}
+			reportRatio(b, engine, plain, "op")
+		})
 	}
 }
 

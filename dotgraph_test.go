@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
 
-	"github.com/bootgraph/bootgraph"
 	"github.com/bootgraph/bootgraph/graph"
 )
 
@@ -17,7 +16,7 @@ import (
 type fxConstructor struct {
 	name    string          // "provideCA", "makeFuncStub" for supplied values
 	pkg     string          // "github.com/bootgraph/bootgraph/modules/ca"
-	outputs map[string]bool // result keys: "*ca.CA", "plane.Listener[group=bootgraph.listeners]"
+	outputs map[string]bool // result keys: "*ca.CA", "component.Listener[group=bootgraph.listeners]"
 	inputs  map[string]bool // parameter keys
 }
 
@@ -62,7 +61,7 @@ func digKey(s string) string {
 // edge from it to what it needs — our graph shows too.
 func TestGraphCoversFxDotGraph(t *testing.T) {
 	var dot fx.DotGraph
-	p, err := bootgraph.New(localConfig(t), fx.Populate(&dot))
+	p, err := localConfig(t).Build(fx.Populate(&dot))
 	require.NoError(t, err)
 	g, err := p.Graph()
 	require.NoError(t, err)

@@ -19,10 +19,7 @@ type runTimes struct {
 // failures. It can be called at any time; before Start the hooks have not
 // run.
 func (p *Plane) Graph() (*graph.Graph, error) {
-	g, err := Plan(p.opts...)
-	if err != nil {
-		return nil, err
-	}
+	g := p.plan.Clone()
 	mergeRuns(g, p.build.records())
 	mergeHooks(g, p.hooks.records())
 	p.mu.Lock()
@@ -37,7 +34,7 @@ func (p *Plane) Graph() (*graph.Graph, error) {
 
 // Plan returns the plan of the plane's composition: its structure and the
 // order predicted from the graph alone, with nothing of this plane's run.
-func (p *Plane) Plan() (*graph.Graph, error) { return Plan(p.opts...) }
+func (p *Plane) Plan() *graph.Graph { return p.plan.Clone() }
 
 // nodeQueue finds nodes by fx's name and module name, first unmatched first.
 type nodeQueue map[string][]*graph.Node
@@ -100,7 +97,7 @@ func mergeHooks(g *graph.Graph, hooks []HookRecord) {
 			}
 		}
 		if i < 0 {
-			g.Hooks = append(g.Hooks, graph.Hook{Index: -1, Node: nodeID, Name: shortFuncName(h.Name)})
+			g.Hooks = append(g.Hooks, graph.Hook{Index: -1, Node: nodeID, Name: graph.ShortName(h.Name)})
 			i = len(g.Hooks) - 1
 		}
 		used[i] = true

@@ -8,10 +8,11 @@ package bootgraph_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,26 +23,28 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"go.uber.org/zap/zaptest"
+
 	"github.com/bootgraph/bootgraph"
 	"github.com/bootgraph/bootgraph/caclient"
+	"github.com/bootgraph/bootgraph/component"
+	"github.com/bootgraph/bootgraph/config"
 	"github.com/bootgraph/bootgraph/graph"
+	"github.com/bootgraph/bootgraph/internal/testutil"
 	"github.com/bootgraph/bootgraph/modules/ca"
 	"github.com/bootgraph/bootgraph/modules/dns"
-	"github.com/bootgraph/bootgraph/modules/dnscert"
 	bggrpc "github.com/bootgraph/bootgraph/modules/grpc"
 	"github.com/bootgraph/bootgraph/modules/monitoring"
+	"github.com/bootgraph/bootgraph/modules/servingcert"
 	"github.com/bootgraph/bootgraph/modules/webhook"
 )
 
 // Invariant 1: the CA is constructed before the serving bundle, and the
 // bundle before every listener, whatever order the modules are given in.
 func TestInvariant1_CABeforeBundleBeforeListeners(t *testing.T) {
-	cfg := localConfig(t)
-	for _, perm := range orderings(fullPlaneModules(cfg)) {
+	for _, perm := range orderings(fullPlaneModules()) {
 		t.Run(names(perm), func(t *testing.T) {
-			c := cfg
-			c.DataDir = t.TempDir()
-			p, err := bootgraph.Compose(c, options(reorder(fullPlaneModules(c), perm))...)
+			p, err := newPlane(t, t.TempDir(), options(perm)...)
 			require.NoError(t, err)
 			ctors := p.Constructors()
 			caAt, bundleAt := ctorIndex(t, ctors, ctorCA), ctorIndex(t, ctors, ctorBundle)
@@ -53,30 +56,13 @@ func TestInvariant1_CABeforeBundleBeforeListeners(t *testing.T) {
 	}
 }
 
-// reorder returns mods in the order of perm's names (perm was built from
-// another config, so its options are not reused).
-func reorder(mods, perm []namedOption) []namedOption {
-	byName := map[string]namedOption{}
-	for _, m := range mods {
-		byName[m.name] = m
-	}
-	out := make([]namedOption, 0, len(perm))
-	for _, p := range perm {
-		out = append(out, byName[p.name])
-	}
-	return out
-}
-
 // Invariant 2: every gRPC service, the CA's included, is registered before the
 // secure server accepts its first connection, so no client sees Unimplemented.
 func TestInvariant2_ServicesRegisteredBeforeFirstConnection(t *testing.T) {
 	cfg := localConfig(t)
-	cfg.GRPC.Addr = freeAddr(t)
+	config.Options[bggrpc.Options](cfg, "grpc").Addr = testutil.FreeAddr(t)
 	var srv *bggrpc.Server
-	userService := bggrpc.ServiceFunc(func(r grpcRegistrar) { registerEcho(r) })
-	p, err := bootgraph.New(cfg,
-		fx.Supply(fx.Annotate(userService, fx.As(new(bggrpc.Service)), fx.ResultTags(`group:"grpc.services"`))),
-		fx.Populate(&srv))
+	p, err := cfg.Build(bggrpc.Register(registerEcho), fx.Populate(&srv))
 	require.NoError(t, err)
 
 	// Before Start nothing listens, and every service is already registered.
@@ -98,7 +84,7 @@ func TestInvariant2_ServicesRegisteredBeforeFirstConnection(t *testing.T) {
 				return
 			default:
 			}
-			client := dialCA(t, cfg, cfg.GRPC.Addr)
+			client := dialCA(t, cfg.DataDir, srv.Addr())
 			_, err := client.CreateCertificate(context.Background(), []byte("x"), 0)
 			client.Close()
 			if status.Code(err) != codes.Unavailable {
@@ -119,13 +105,9 @@ func TestInvariant2_ServicesRegisteredBeforeFirstConnection(t *testing.T) {
 // Invariant 3: the CA's Run starts after every listener has started, a user's
 // listener included, and stops before them.
 func TestInvariant3_CARunStartsLastStopsFirst(t *testing.T) {
-	cfg := localConfig(t)
-	mods := append(fullPlaneModules(cfg), extraListenerModule)
-	for _, perm := range orderings(mods) {
+	for _, perm := range orderings(append(fullPlaneModules(), extraListenerModule)) {
 		t.Run(names(perm), func(t *testing.T) {
-			c := cfg
-			c.DataDir = t.TempDir()
-			p, err := bootgraph.Compose(c, options(reorder(append(fullPlaneModules(c), extraListenerModule), perm))...)
+			p, err := newPlane(t, t.TempDir(), options(perm)...)
 			require.NoError(t, err)
 			require.NoError(t, p.Start(context.Background()))
 			require.NoError(t, p.Stop(context.Background()))
@@ -154,20 +136,20 @@ func TestInvariant5_FailedListenerStopsWhatStarted(t *testing.T) {
 
 	tests := []struct {
 		name     string
-		set      func(*bootgraph.Config)
+		set      func(*config.Config)
 		listener string
 	}{
-		{"secure gRPC port taken", func(c *bootgraph.Config) { c.GRPC.Addr = takenAddr }, bggrpc.Name},
-		{"webhook port taken", func(c *bootgraph.Config) { c.Webhook.Addr = takenAddr }, webhook.Name},
-		{"DNS port taken", func(c *bootgraph.Config) { c.DNS.Addr = takenAddr }, dns.Name},
-		{"monitoring port taken", func(c *bootgraph.Config) { c.Monitoring.Addr = takenAddr }, monitoring.Name},
+		{"secure gRPC port taken", func(c *config.Config) { config.Options[bggrpc.Options](c, "grpc").Addr = takenAddr }, bggrpc.Name},
+		{"webhook port taken", func(c *config.Config) { config.Options[webhook.Options](c, "webhook").Addr = takenAddr }, webhook.Name},
+		{"DNS port taken", func(c *config.Config) { config.Options[dns.Options](c, "dns").Addr = takenAddr }, dns.Name},
+		{"monitoring port taken", func(c *config.Config) { config.Options[monitoring.Options](c, "monitoring").Addr = takenAddr }, monitoring.Name},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := localConfig(t)
-			tt.set(&cfg)
+			tt.set(cfg)
 			var srv *bggrpc.Server
-			p, err := bootgraph.New(cfg, fx.Populate(&srv))
+			p, err := cfg.Build(fx.Populate(&srv))
 			require.NoError(t, err)
 
 			err = p.Start(context.Background())
@@ -189,12 +171,12 @@ func TestInvariant5_FailedListenerStopsWhatStarted(t *testing.T) {
 // not: fx#1035), names the hook, and stops the slow hook too once it returns.
 func TestStartTimeoutRollsBack(t *testing.T) {
 	cfg := localConfig(t)
-	cfg.StartTimeout = 200 * 1e6 // 200ms
+	cfg.StartTimeout = component.Duration(200 * time.Millisecond)
 	release := make(chan struct{})
 	var slowStopped sync.WaitGroup
 	slowStopped.Add(1)
 	var srv *bggrpc.Server
-	p, err := bootgraph.New(cfg, fx.Populate(&srv), fx.Invoke(func(lc fx.Lifecycle, _ *bggrpc.Server) {
+	p, err := cfg.Build(fx.Populate(&srv), fx.Invoke(func(lc fx.Lifecycle, _ *bggrpc.Server) {
 		lc.Append(fx.Hook{
 			OnStart: func(context.Context) error { <-release; return nil },
 			OnStop:  func(context.Context) error { slowStopped.Done(); return nil },
@@ -229,83 +211,184 @@ func assertAllStartedHooksStopped(t *testing.T, p *bootgraph.Plane) {
 	assert.Positive(t, started, "expected some hooks to have started before the failure")
 }
 
-// Invariant 6: a composition missing a part fails before anything starts,
-// naming the missing part; the files provider works without any CA module.
+// Invariant 6: a composition missing a part fails before anything runs,
+// naming the missing part, the part that provides it and who needs it,
+// worded for the reader: Go calls for a Go program, config fields and flags
+// for a config file. The files provider works without any CA part.
 func TestInvariant6_MissingPartFailsBeforeAnythingRuns(t *testing.T) {
+	without := func(name string) []fx.Option {
+		var out []fx.Option
+		for _, m := range fullPlaneModules() {
+			if m.name != name {
+				out = append(out, m.opt)
+			}
+		}
+		return out
+	}
 	tests := []struct {
 		name    string
-		compose func(cfg bootgraph.Config) (*bootgraph.Plane, error)
+		compose func(t *testing.T, dir string) (*bootgraph.Plane, error)
 		want    []string
 	}{
 		{
-			name: "istiod provider without the CA module",
-			compose: func(cfg bootgraph.Config) (*bootgraph.Plane, error) {
-				cfg.CA.Enabled = new(bool)
-				return bootgraph.New(cfg)
+			name: "config: istiod provider without the CA part",
+			compose: func(t *testing.T, dir string) (*bootgraph.Plane, error) {
+				cfg := localConfig(t)
+				cfg.DataDir = dir
+				require.NoError(t, cfg.SetEnabled("ca", false))
+				return cfg.Build()
 			},
-			want: []string{"*ca.CA", "the ca module", "dnscert.provideIstiod"},
+			want: []string{`composition is missing *ca.CA, provided by the "ca" part (ca.enabled: true, or --enable ca)`,
+				"servingcert.provideIstiod needs it to build *servingcert.Bundle",
+				"files provider", "servingCert.certFile", "--tlsCertFile"},
 		},
 		{
-			name: "secure gRPC without a serving bundle",
-			compose: func(cfg bootgraph.Config) (*bootgraph.Plane, error) {
-				cfg.SetDefaults()
-				return bootgraph.Compose(cfg, ca.Module(cfg.CA.Options), bggrpc.Module(cfg.GRPC.Options))
+			name: "Go: istiod provider without the CA part",
+			compose: func(t *testing.T, dir string) (*bootgraph.Plane, error) {
+				return newPlane(t, dir, without("ca")...)
 			},
-			want: []string{"*dnscert.Bundle", "serving-cert module"},
+			want: []string{`composition is missing *ca.CA, provided by the "ca" part: add ca.Module (github.com/bootgraph/bootgraph/modules/ca)`,
+				"servingcert.provideIstiod needs it to build *servingcert.Bundle",
+				"servingcert.Module(servingcert.Options{CertFile: ..., KeyFile: ...})"},
 		},
 		{
-			name: "kubernetes serving-cert provider without Kubernetes mode",
-			compose: func(cfg bootgraph.Config) (*bootgraph.Plane, error) {
-				cfg.ServingCert.Provider = "kubernetes"
-				cfg.ServingCert.Kubernetes.SignerName = "example.com/serving"
-				return bootgraph.New(cfg)
+			name: "Go: secure gRPC without a serving bundle",
+			compose: func(t *testing.T, dir string) (*bootgraph.Plane, error) {
+				return newPlane(t, dir, ca.Module(ca.Options{}), bggrpc.Module(bggrpc.Options{Addr: loopbackAnyPort}))
 			},
-			want: []string{"kubernetes.Interface", "the kube module", "dnscert.provideKubernetes"},
+			want: []string{"*servingcert.Bundle", `the "servingCert" part: add servingcert.Module`, "grpc.provideServer needs it"},
 		},
 		{
-			name: "full plane without the serving-cert module",
-			compose: func(cfg bootgraph.Config) (*bootgraph.Plane, error) {
-				var mods []fx.Option
-				for _, m := range fullPlaneModules(cfg) {
-					if m.name != "dnscert" {
-						mods = append(mods, m.opt)
-					}
-				}
-				return bootgraph.Compose(cfg, mods...)
+			name: "config: kubernetes serving-cert provider without Kubernetes mode",
+			compose: func(t *testing.T, dir string) (*bootgraph.Plane, error) {
+				cfg := localConfig(t)
+				cfg.DataDir = dir
+				sc := config.Options[servingcert.Options](cfg, "servingCert")
+				sc.Provider, sc.Kubernetes.SignerName = "kubernetes", "example.com/serving"
+				return cfg.Build()
 			},
-			want: []string{"*dnscert.Bundle", "serving-cert module"},
+			want: []string{"kubernetes.Interface", `the "kube" part (kube.enabled: true, or --enable kube)`, "servingcert.provideKubernetes",
+				"Only servingCert.provider: kubernetes needs a cluster"},
+		},
+		{
+			name: "config: webhook.patch without Kubernetes mode",
+			compose: func(t *testing.T, dir string) (*bootgraph.Plane, error) {
+				cfg := localConfig(t)
+				cfg.DataDir = dir
+				config.Options[webhook.Options](cfg, "webhook").Patch.ValidatingWebhooks = []string{"x"}
+				return cfg.Build()
+			},
+			want: []string{"kubernetes.Interface", `"kube" part`, "webhook.patch needs Kubernetes mode"},
+		},
+		{
+			name: "Go: full plane without the serving-cert part",
+			compose: func(t *testing.T, dir string) (*bootgraph.Plane, error) {
+				return newPlane(t, dir, without("servingcert")...)
+			},
+			want: []string{"*servingcert.Bundle", `"servingCert" part`},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := localConfig(t)
-			_, err := tt.compose(cfg)
+			dir := t.TempDir()
+			_, err := tt.compose(t, dir)
 			require.Error(t, err)
 			var ce *bootgraph.CompositionError
 			require.ErrorAs(t, err, &ce)
+			require.NotEmpty(t, ce.Missing, "the finding, as data")
 			for _, w := range tt.want {
 				assert.Contains(t, err.Error(), w)
 			}
 			// Nothing ran: no key was generated, no token file written.
-			entries, err := os.ReadDir(cfg.DataDir)
+			entries, err := os.ReadDir(dir)
 			require.NoError(t, err)
 			assert.Empty(t, entries, "the failed composition wrote to the data dir")
 		})
 	}
 
-	t.Run("files provider without any CA module", func(t *testing.T) {
+	t.Run("files provider without any CA part", func(t *testing.T) {
 		cfg := localConfig(t)
 		files := writeServingFiles(t)
-		cfg.CA.Enabled = new(bool)
-		cfg.ServingCert.CertFile, cfg.ServingCert.KeyFile, cfg.ServingCert.CACertFile = files.cert, files.key, files.root
+		require.NoError(t, cfg.SetEnabled("ca", false))
+		sc := config.Options[servingcert.Options](cfg, "servingCert")
+		sc.CertFile, sc.KeyFile, sc.CACertFile = files.cert, files.key, files.root
 		var srv *bggrpc.Server
-		p, err := bootgraph.New(cfg, fx.Populate(&srv))
+		p, err := cfg.Build(fx.Populate(&srv))
 		require.NoError(t, err)
 		startPlane(t, p)
 		state := tlsHandshake(t, srv.Addr(), files.rootPEM, "localhost")
 		assert.Equal(t, files.serial, state.PeerCertificates[0].SerialNumber.String())
 		assert.NotContains(t, srv.GRPC().GetServiceInfo(), caServiceName)
 	})
+}
+
+// A broken composition leaves fx's own console logger silent: no "[Fx]"
+// lines on standard error, whether the plan or fx finds the problem.
+func TestCompositionErrorsPrintNothing(t *testing.T) {
+	stderr := captureStderr(t)
+	_, err := newPlane(t, t.TempDir(),
+		fx.Provide(func(*egg) *chicken { return nil }),
+		fx.Provide(func(*chicken) *egg { return nil }),
+		fx.Invoke(func(*chicken) {}),
+	)
+	require.ErrorContains(t, err, "composition has a dependency cycle")
+	_, err = newPlane(t, t.TempDir(), fx.Provide(func() int { return 1 }), fx.Provide(func() int { return 2 }))
+	require.ErrorContains(t, err, "already provided")
+	assert.Empty(t, stderr(), "fx printed on standard error")
+}
+
+type (
+	chicken struct{}
+	egg     struct{}
+)
+
+// captureStderr redirects os.Stderr until the returned function is called,
+// and returns what was written.
+func captureStderr(t *testing.T) func() string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	orig := os.Stderr
+	os.Stderr = w
+	var out strings.Builder
+	done := make(chan struct{})
+	go func() { _, _ = io.Copy(&out, r); close(done) }()
+	restore := func() string {
+		if os.Stderr == w {
+			os.Stderr = orig
+			w.Close()
+			<-done
+		}
+		return out.String()
+	}
+	t.Cleanup(func() { restore() })
+	return restore
+}
+
+// Plan draws what New builds, for the same options and parts, and touches
+// nothing: the data directory stays absent.
+func TestPlanIsWhatNewBuilds(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	parts := append([]fx.Option{component.SupplyEnv(component.Env{DataDir: dir})}, options(fullPlaneModules())...)
+	g, err := bootgraph.Plan(bootgraph.Options{Logger: zaptest.NewLogger(t)}, parts...)
+	require.NoError(t, err)
+	require.Empty(t, g.Problems)
+	_, err = os.Stat(dir)
+	assert.True(t, os.IsNotExist(err), "Plan created the data dir")
+
+	p, err := bootgraph.New(bootgraph.Options{Logger: zaptest.NewLogger(t)}, parts...)
+	require.NoError(t, err)
+	built := p.Plan()
+	assert.Equal(t, keys(g), keys(built), "the same functions, in the same order")
+	assert.Equal(t, len(g.Hooks), len(built.Hooks))
+}
+
+func keys(g *graph.Graph) []string {
+	var out []string
+	for _, n := range testutil.SortedByOrder(g) {
+		out = append(out, n.Key)
+	}
+	return out
 }
 
 // servingFiles is a serving cert, key and root on disk, from a throwaway CA.
@@ -317,8 +400,7 @@ type servingFiles struct {
 
 func writeServingFiles(t *testing.T) servingFiles {
 	t.Helper()
-	issuer, err := ca.New(ca.Options{DataDir: t.TempDir()}, nil, nil)
-	require.NoError(t, err)
+	issuer := testutil.NewCA(t)
 	chain, key, err := issuer.GenKeyCert([]string{"localhost"}, time.Hour)
 	require.NoError(t, err)
 	dir := t.TempDir()
@@ -329,18 +411,17 @@ func writeServingFiles(t *testing.T) servingFiles {
 	require.NoError(t, os.WriteFile(f.cert, chain, 0o600))
 	require.NoError(t, os.WriteFile(f.key, key, 0o600))
 	require.NoError(t, os.WriteFile(f.root, f.rootPEM, 0o600))
-	b := dnscert.NewBundle()
+	b := servingcert.NewBundle()
 	require.NoError(t, b.Set(chain, key, f.rootPEM))
 	f.serial = b.Leaf().SerialNumber.String()
 	return f
 }
 
-// dialCA connects a CA client that trusts cfg's CA root and has no
-// credentials.
-func dialCA(t *testing.T, cfg bootgraph.Config, addr string) *caclient.Client {
+// dialCA connects a CA client that trusts the CA root of a plane with its
+// state in dataDir, and has no credentials.
+func dialCA(t *testing.T, dataDir, addr string) *caclient.Client {
 	t.Helper()
-	cfg.SetDefaults()
-	root, err := os.ReadFile(filepath.Join(cfg.CA.DataDir, ca.RootCertFile))
+	root, err := os.ReadFile(filepath.Join(dataDir, "ca", ca.RootCertFile))
 	if err != nil {
 		t.Error(err)
 		return nil
@@ -356,55 +437,11 @@ func dialCA(t *testing.T, cfg bootgraph.Config, addr string) *caclient.Client {
 // order observed in a real start: of every function fx runs, and of the
 // lifecycle hooks.
 func TestInvariant7_PredictedOrderIsObserved(t *testing.T) {
-	cfg := localConfig(t)
-	mods := append(fullPlaneModules(cfg), extraListenerModule)
-	for _, perm := range orderings(mods) {
+	for _, perm := range orderings(append(fullPlaneModules(), extraListenerModule)) {
 		t.Run(names(perm), func(t *testing.T) {
-			c := cfg
-			c.DataDir = t.TempDir()
-			p, err := bootgraph.Compose(c, options(reorder(append(fullPlaneModules(c), extraListenerModule), perm))...)
+			p, err := newPlane(t, t.TempDir(), options(perm)...)
 			require.NoError(t, err)
-			assertPredictionHolds(t, p)
+			testutil.PredictionHolds(t, p)
 		})
 	}
-}
-
-// assertPredictionHolds starts and stops p and compares its plan with what
-// happened.
-func assertPredictionHolds(t *testing.T, p *bootgraph.Plane) {
-	t.Helper()
-	plan, err := p.Plan()
-	require.NoError(t, err)
-	require.Empty(t, plan.Problems)
-	require.NoError(t, p.Start(context.Background()))
-	require.NoError(t, p.Stop(context.Background()))
-
-	var predicted, observed []string
-	for _, n := range sortedByOrder(plan) {
-		predicted = append(predicted, n.Key)
-	}
-	for _, r := range p.Constructors() {
-		observed = append(observed, r.Name)
-	}
-	assert.Equal(t, predicted, observed, "functions: predicted vs run")
-
-	var predictedHooks, observedHooks []string
-	for _, h := range plan.Hooks {
-		predictedHooks = append(predictedHooks, plan.Node(h.Node).Key)
-	}
-	for _, h := range p.Hooks() {
-		observedHooks = append(observedHooks, h.Name) // each registrar here appends one hook
-	}
-	assert.Equal(t, predictedHooks, observedHooks, "hooks: predicted vs started")
-}
-
-func sortedByOrder(g *graph.Graph) []graph.Node {
-	var ran []graph.Node
-	for _, n := range g.Nodes {
-		if n.Order >= 0 {
-			ran = append(ran, n)
-		}
-	}
-	sort.Slice(ran, func(i, j int) bool { return ran[i].Order < ran[j].Order })
-	return ran
 }

@@ -18,19 +18,20 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/bootgraph/bootgraph"
+	"github.com/bootgraph/bootgraph/component"
+	"github.com/bootgraph/bootgraph/config"
 	"github.com/bootgraph/bootgraph/modules/ca"
 	"github.com/bootgraph/bootgraph/modules/dns"
-	"github.com/bootgraph/bootgraph/modules/dnscert"
 	"github.com/bootgraph/bootgraph/modules/grpc"
 	"github.com/bootgraph/bootgraph/modules/monitoring"
-	"github.com/bootgraph/bootgraph/modules/plane"
+	"github.com/bootgraph/bootgraph/modules/servingcert"
 	"github.com/bootgraph/bootgraph/modules/webhook"
 )
 
 // Hook and constructor names of the full plane, as the engine records them.
 const (
 	pkg             = "github.com/bootgraph/bootgraph/modules/"
-	hookBundle      = pkg + "dnscert.provideIstiod()"
+	hookBundle      = pkg + "servingcert.provideIstiod()"
 	hookGRPC        = pkg + "grpc.provideServer()"
 	hookWebhook     = pkg + "webhook.provideServer()"
 	hookDNS         = pkg + "dns.provideServer()"
@@ -38,7 +39,7 @@ const (
 	hookCARun       = pkg + "ca.registerRun()"
 	hookExtra       = "github.com/bootgraph/bootgraph_test.provideExtraListener()"
 	ctorCA          = pkg + "ca.provideCA()"
-	ctorBundle      = pkg + "dnscert.provideIstiod()"
+	ctorBundle      = pkg + "servingcert.provideIstiod()"
 	ctorGRPC        = pkg + "grpc.provideServer()"
 	ctorWebhook     = pkg + "webhook.provideServer()"
 	ctorDNS         = pkg + "dns.provideServer()"
@@ -47,15 +48,18 @@ const (
 	loopbackAnyPort = "127.0.0.1:0"
 )
 
-// localConfig is the embedded default with its state in a temp dir and every
-// listener on a free loopback port.
-func localConfig(t *testing.T) bootgraph.Config {
+// localConfig is the embedded default (the config layer with the built-in
+// parts) with its state in a temp dir and every listener on a free
+// loopback port.
+func localConfig(t *testing.T) *config.Config {
 	t.Helper()
-	cfg := bootgraph.Config{DataDir: t.TempDir(), Logger: zaptest.NewLogger(t)}
-	cfg.GRPC.Addr = loopbackAnyPort
-	cfg.Webhook.Addr = loopbackAnyPort
-	cfg.DNS.Addr = loopbackAnyPort
-	cfg.Monitoring.Addr = loopbackAnyPort
+	cfg := config.New()
+	cfg.DataDir = t.TempDir()
+	cfg.Logger = zaptest.NewLogger(t)
+	config.Options[grpc.Options](cfg, "grpc").Addr = loopbackAnyPort
+	config.Options[webhook.Options](cfg, "webhook").Addr = loopbackAnyPort
+	config.Options[dns.Options](cfg, "dns").Addr = loopbackAnyPort
+	config.Options[monitoring.Options](cfg, "monitoring").Addr = loopbackAnyPort
 	return cfg
 }
 
@@ -65,17 +69,23 @@ type namedOption struct {
 	opt  fx.Option
 }
 
-// fullPlaneModules are the modules of the default plane, built from cfg.
-func fullPlaneModules(cfg bootgraph.Config) []namedOption {
-	cfg.SetDefaults()
+// fullPlaneModules are the parts of the default plane, composed in Go.
+func fullPlaneModules() []namedOption {
 	return []namedOption{
-		{"ca", ca.Module(cfg.CA.Options)},
-		{"dnscert", dnscert.Module(cfg.ServingCert)},
-		{"grpc", grpc.Module(cfg.GRPC.Options)},
-		{"webhook", webhook.Module(cfg.Webhook.Options)},
-		{"dns", dns.Module(cfg.DNS.Options)},
-		{"monitoring", monitoring.Module(cfg.Monitoring.Options)},
+		{"ca", ca.Module(ca.Options{})},
+		{"servingcert", servingcert.Module(servingcert.Options{})},
+		{"grpc", grpc.Module(grpc.Options{Addr: loopbackAnyPort})},
+		{"webhook", webhook.Module(webhook.Options{Addr: loopbackAnyPort})},
+		{"dns", dns.Module(dns.Options{Addr: loopbackAnyPort})},
+		{"monitoring", monitoring.Module(monitoring.Options{Addr: loopbackAnyPort})},
 	}
+}
+
+// newPlane builds a plane in Go from parts, its local state in dataDir.
+func newPlane(t *testing.T, dataDir string, parts ...fx.Option) (*bootgraph.Plane, error) {
+	t.Helper()
+	return bootgraph.New(bootgraph.Options{Logger: zaptest.NewLogger(t)},
+		append([]fx.Option{component.SupplyEnv(component.Env{DataDir: dataDir})}, parts...)...)
 }
 
 // orderings returns every ordering of opts when there are at most 24;
@@ -178,7 +188,7 @@ func (e *extraListener) Ready(context.Context) error {
 	return nil
 }
 
-func provideExtraListener(lc fx.Lifecycle) plane.ListenerOut {
+func provideExtraListener(lc fx.Lifecycle) component.ListenerOut {
 	e := &extraListener{}
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {
@@ -193,7 +203,7 @@ func provideExtraListener(lc fx.Lifecycle) plane.ListenerOut {
 		},
 		OnStop: func(context.Context) error { return e.l.Close() },
 	})
-	return plane.ListenerOut{Listener: e}
+	return component.ListenerOut{Listener: e}
 }
 
 var extraListenerModule = namedOption{"extra-listener", fx.Module("extra-listener", fx.Provide(provideExtraListener))}
@@ -203,16 +213,6 @@ func startPlane(t *testing.T, p *bootgraph.Plane) {
 	t.Helper()
 	require.NoError(t, p.Start(context.Background()))
 	t.Cleanup(func() { require.NoError(t, p.Stop(context.Background())) })
-}
-
-// freeAddr returns a loopback address that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", loopbackAnyPort)
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
 }
 
 // tlsHandshake connects to addr trusting rootPEM and returns the state.

@@ -17,11 +17,15 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
-	"github.com/bootgraph/bootgraph"
 	"github.com/bootgraph/bootgraph/caclient"
+	"github.com/bootgraph/bootgraph/component"
+	"github.com/bootgraph/bootgraph/config"
 	"github.com/bootgraph/bootgraph/internal/kubetest"
+	"github.com/bootgraph/bootgraph/internal/testutil"
 	"github.com/bootgraph/bootgraph/modules/ca"
 	bggrpc "github.com/bootgraph/bootgraph/modules/grpc"
+	"github.com/bootgraph/bootgraph/modules/kube"
+	"github.com/bootgraph/bootgraph/modules/servingcert"
 )
 
 var kenv *kubetest.Env
@@ -32,11 +36,11 @@ func TestMain(m *testing.M) { os.Exit(kubetest.Main(m, &kenv)) }
 
 // kubeConfig is the default plane in Kubernetes mode, in its own namespace,
 // every listener on a free loopback port.
-func kubeConfig(t *testing.T, e *kubetest.Env, ns string) bootgraph.Config {
+func kubeConfig(t *testing.T, e *kubetest.Env, ns string) *config.Config {
 	t.Helper()
 	cfg := localConfig(t)
 	cfg.Namespace = ns
-	cfg.Kube.Kubeconfig = e.Kubeconfig(t)
+	config.Options[kube.Options](cfg, "kube").Kubeconfig = e.Kubeconfig(t)
 	return cfg
 }
 
@@ -56,7 +60,7 @@ func TestKubeReplicasAgreeOnOneRoot(t *testing.T) {
 			defer wg.Done()
 			var authority *ca.CA
 			<-start
-			p, err := bootgraph.New(kubeConfig(t, e, ns), fx.Populate(&authority))
+			p, err := kubeConfig(t, e, ns).Build(fx.Populate(&authority))
 			if err != nil {
 				errs <- err
 				return
@@ -94,7 +98,7 @@ func TestKubeServiceAccountTokenGetsCertificate(t *testing.T) {
 		authority *ca.CA
 		srv       *bggrpc.Server
 	)
-	p, err := bootgraph.New(cfg, fx.Populate(&authority, &srv))
+	p, err := cfg.Build(fx.Populate(&authority, &srv))
 	require.NoError(t, err)
 	startPlane(t, p)
 	_, err = os.Stat(filepath.Join(cfg.DataDir, "tokens.csv"))
@@ -121,13 +125,14 @@ func TestKubeServiceAccountTokenGetsCertificate(t *testing.T) {
 // fails clearly after kube.connectTimeout; nothing is started.
 func TestKubeAPIServerAwayAtBoot(t *testing.T) {
 	cfg := localConfig(t)
-	cfg.Kube.Kubeconfig = unreachableKubeconfig(t, freeAddr(t))
-	cfg.Kube.ConnectTimeout = 1500 * 1e6 // 1.5s
+	kc := config.Options[kube.Options](cfg, "kube")
+	kc.Kubeconfig = unreachableKubeconfig(t, testutil.FreeAddr(t))
+	kc.ConnectTimeout = component.Duration(1500 * time.Millisecond)
 	begin := time.Now()
-	_, err := bootgraph.New(cfg)
+	_, err := cfg.Build()
 	require.Error(t, err)
 	assert.GreaterOrEqual(t, time.Since(begin), time.Second, "gave up before the timeout")
-	assert.Contains(t, err.Error(), "did not answer within 1.5s (kube.connectTimeout)")
+	assert.Contains(t, err.Error(), "did not answer within 1.5s")
 	entries, _ := os.ReadDir(cfg.DataDir)
 	assert.Empty(t, entries, "a failed boot left state behind")
 }
@@ -144,18 +149,20 @@ func unreachableKubeconfig(t *testing.T, addr string) string {
 	return path
 }
 
-// Kubernetes mode without the CA module (the files provider serves its own
+// Kubernetes mode without the CA part (the files provider serves its own
 // certificate) builds: root distribution is off by default then, not a
-// missing part.
+// missing part, and appends no hook.
 func TestKubeWithoutCA(t *testing.T) {
 	e := kubetest.Need(t, kenv)
 	cfg := kubeConfig(t, e, e.Namespace(t, "noca"))
 	files := writeServingFiles(t)
-	cfg.CA.Enabled = new(bool)
-	cfg.ServingCert.CertFile, cfg.ServingCert.KeyFile, cfg.ServingCert.CACertFile = files.cert, files.key, files.root
-	p, err := bootgraph.New(cfg)
+	require.NoError(t, cfg.SetEnabled("ca", false))
+	sc := config.Options[servingcert.Options](cfg, "servingCert")
+	sc.CertFile, sc.KeyFile, sc.CACertFile = files.cert, files.key, files.root
+	p, err := cfg.Build()
 	require.NoError(t, err)
 	startPlane(t, p)
-	kc := p.Config().Kube
-	assert.False(t, kc.DistributesRoot())
+	for _, h := range p.Hooks() {
+		assert.NotContains(t, h.Name, "RootDistribution", "root distribution without a CA")
+	}
 }

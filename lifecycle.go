@@ -211,7 +211,7 @@ func appenderName() string {
 
 func skipFrame(fn string) bool {
 	for _, p := range []string{"go.uber.org/fx", "go.uber.org/dig", "reflect.", "runtime.",
-		"github.com/bootgraph/bootgraph/modules/plane."} {
+		"github.com/bootgraph/bootgraph/component."} {
 		if strings.HasPrefix(fn, p) {
 			return true
 		}

@@ -9,21 +9,38 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// buildLogger makes the plane's logger from the "log" section.
-func buildLogger(c LogConfig) (*zap.Logger, error) {
+// LogConfig chooses the plane's default logger.
+type LogConfig struct {
+	// Level is debug, info (default), warn or error.
+	Level string `json:"level,omitempty" doc:"debug | info | warn | error"`
+	// Format is console (default) or json.
+	Format string `json:"format,omitempty" doc:"console | json"`
+}
+
+// NewLogger makes a logger as `bootgraph serve` uses: ISO 8601 times,
+// durations as strings, no sampling, to standard error.
+func NewLogger(c LogConfig) (*zap.Logger, error) {
+	if c.Level == "" {
+		c.Level = "info"
+	}
 	level, err := zap.ParseAtomicLevel(c.Level)
 	if err != nil {
-		return nil, fmt.Errorf("log.level: %w", err)
+		return nil, fmt.Errorf("log.level: %q is not one of debug, info, warn, error", c.Level)
 	}
 	zc := zap.NewProductionConfig()
 	zc.Level = level
 	zc.Sampling = nil
 	zc.DisableCaller = true
+	zc.DisableStacktrace = true // errors say where they come from
 	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
 	zc.EncoderConfig.EncodeDuration = zapcore.StringDurationEncoder
-	if c.Format == "console" {
+	switch c.Format {
+	case "", "console":
 		zc.Encoding = "console"
 		zc.EncoderConfig.EncodeLevel = zapcore.CapitalLevelEncoder
+	case "json":
+	default:
+		return nil, fmt.Errorf("log.format: %q is not one of console, json", c.Format)
 	}
 	return zc.Build()
 }
@@ -56,7 +73,7 @@ func (l eventLogger) LogEvent(event fxevent.Event) {
 		fields := []zap.Field{zap.String("constructor", e.Name), zap.String("kind", e.Kind),
 			moduleField(e.ModuleName), zap.Duration("took", e.Runtime)}
 		if e.Err != nil {
-			l.log.Error("constructor failed", append(fields, zap.Error(e.Err))...)
+			l.log.Error("constructor failed", append(fields, errField(e.Err))...)
 			return
 		}
 		if strings.HasPrefix(e.Name, "stub(") || strings.HasPrefix(e.Name, "go.uber.org/fx.") {
@@ -65,7 +82,7 @@ func (l eventLogger) LogEvent(event fxevent.Event) {
 		l.log.Info("constructed", fields...)
 	case *fxevent.Invoked:
 		if e.Err != nil {
-			l.log.Error("invoke failed", zap.String("function", e.FunctionName), moduleField(e.ModuleName), zap.Error(e.Err))
+			l.log.Error("invoke failed", zap.String("function", e.FunctionName), moduleField(e.ModuleName), errField(e.Err))
 		}
 	case *fxevent.RollingBack:
 		l.log.Error("start failed, rolling back", zap.Error(e.StartErr))
@@ -79,6 +96,10 @@ func (l eventLogger) LogEvent(event fxevent.Event) {
 		}
 	}
 }
+
+// errField logs err's message only: fx's and dig's errors carry a
+// multi-line account (errorVerbose) that repeats what the message says.
+func errField(err error) zap.Field { return zap.String("error", err.Error()) }
 
 func moduleField(name string) zap.Field {
 	if name == "" {

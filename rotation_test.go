@@ -12,11 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
 
-	"github.com/bootgraph/bootgraph"
 	"github.com/bootgraph/bootgraph/modules/ca"
 	"github.com/bootgraph/bootgraph/modules/dns"
-	"github.com/bootgraph/bootgraph/modules/dnscert"
 	bggrpc "github.com/bootgraph/bootgraph/modules/grpc"
+	"github.com/bootgraph/bootgraph/modules/servingcert"
 	"github.com/bootgraph/bootgraph/modules/webhook"
 )
 
@@ -27,12 +26,12 @@ func TestServingCertRotationUnderLoad(t *testing.T) {
 	cfg := localConfig(t)
 	var (
 		authority *ca.CA
-		bundle    *dnscert.Bundle
+		bundle    *servingcert.Bundle
 		grpcSrv   *bggrpc.Server
 		hookSrv   *webhook.Server
 		dnsSrv    *dns.Server
 	)
-	p, err := bootgraph.New(cfg, fx.Populate(&authority, &bundle, &grpcSrv, &hookSrv, &dnsSrv))
+	p, err := cfg.Build(fx.Populate(&authority, &bundle, &grpcSrv, &hookSrv, &dnsSrv))
 	require.NoError(t, err)
 	startPlane(t, p)
 
@@ -75,8 +74,12 @@ func TestServingCertRotationUnderLoad(t *testing.T) {
 			}()
 		}
 	}
+	names := bundle.Leaf().DNSNames // the plane's own names, which the DNS listener serves
+	for _, ip := range bundle.Leaf().IPAddresses {
+		names = append(names, ip.String())
+	}
 	for range rotations {
-		chain, key, err := authority.GenKeyCert([]string{"localhost", "127.0.0.1"}, time.Hour)
+		chain, key, err := authority.GenKeyCert(names, time.Hour)
 		require.NoError(t, err)
 		require.NoError(t, bundle.Set(chain, key, authority.RootPEM()))
 		// Every listener presents the new certificate on a later handshake.

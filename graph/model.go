@@ -151,13 +151,19 @@ type ProblemKind string
 const (
 	ProblemMissing ProblemKind = "missing"
 	ProblemCycle   ProblemKind = "cycle"
+	// ProblemError is an error the composition carries (fx.Error, an
+	// fx.Annotate that failed): fx fails with it before running anything.
+	ProblemError ProblemKind = "error"
+	// ProblemUnknown is an fx option the planner could not read: what it
+	// registers is not drawn.
+	ProblemUnknown ProblemKind = "unknown-option"
 )
 
 // Problem is a composition error, drawn on the graph and said in words.
 type Problem struct {
 	Kind    ProblemKind `json:"kind"`
 	Message string      `json:"message"`
-	Nodes   []string    `json:"nodes"` // the missing node, or the cycle in order
+	Nodes   []string    `json:"nodes"` // the missing node and its consumer, or the cycle in order
 }
 
 // Run is what a real start recorded.
@@ -166,6 +172,39 @@ type Run struct {
 	StartNs int64  `json:"startNs"` // every OnStart hook
 	StopNs  int64  `json:"stopNs,omitempty"`
 	Error   string `json:"error,omitempty"`
+}
+
+// Clone returns a deep copy of g, for a caller that changes it.
+func (g *Graph) Clone() *Graph {
+	c := *g
+	c.Modules = append([]Module{}, g.Modules...)
+	c.Nodes = make([]Node, len(g.Nodes))
+	for i, n := range g.Nodes {
+		n.Inputs = append([]Port(nil), n.Inputs...)
+		n.Outputs = append([]Port(nil), n.Outputs...)
+		c.Nodes[i] = n
+	}
+	c.Edges = append([]Edge{}, g.Edges...)
+	c.Groups = make([]Group, len(g.Groups))
+	for i, grp := range g.Groups {
+		grp.Members = append([]string{}, grp.Members...)
+		grp.Consumers = append([]string(nil), grp.Consumers...)
+		c.Groups[i] = grp
+	}
+	c.Hooks = append([]Hook(nil), g.Hooks...)
+	c.Problems = make([]Problem, len(g.Problems))
+	for i, pr := range g.Problems {
+		pr.Nodes = append([]string{}, pr.Nodes...)
+		c.Problems[i] = pr
+	}
+	if g.Problems == nil {
+		c.Problems = nil
+	}
+	if g.Run != nil {
+		run := *g.Run
+		c.Run = &run
+	}
+	return &c
 }
 
 // Node returns the node with id, or nil.

@@ -29,4 +29,11 @@ if [ ! -f "$mermaid" ] || ! grep -q "\"version\": \"$MERMAID_VERSION\"" "$cache/
   mkdir -p "$cache/npm"
   (cd "$cache/npm" && npm install --no-audit --no-fund --silent "mermaid@$MERMAID_VERSION")
 fi
-echo "test tools ready (mermaid $MERMAID_VERSION at $mermaid)"
+# golangci-lint, built from the Go module proxy (about 90 s the first time).
+GOLANGCI_LINT_VERSION=v2.15.0
+lint="$cache/bin/golangci-lint"
+if ! "$lint" version 2>/dev/null | grep -q "version ${GOLANGCI_LINT_VERSION#v} "; then
+  echo "building golangci-lint $GOLANGCI_LINT_VERSION into $cache/bin"
+  GOBIN="$cache/bin" go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_LINT_VERSION"
+fi
+echo "test tools ready (mermaid $MERMAID_VERSION at $mermaid, $("$lint" version | cut -d' ' -f1-4))"

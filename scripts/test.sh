@@ -15,10 +15,16 @@ export BOOTGRAPH_MERMAID_JS=${BOOTGRAPH_MERMAID_JS:-${BOOTGRAPH_CACHE:-$HOME/.ca
 go version
 go mod download
 
+lint=${BOOTGRAPH_CACHE:-$HOME/.cache/bootgraph}/bin/golangci-lint
+
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
   echo "gofmt would change:" $unformatted >&2
   exit 1
 fi
 go vet ./...
+"$lint" run ./...
+# examples/greeter-part is a Go module of its own (a part defined outside
+# this repository): vet and lint it too; examples_test.go builds and runs it.
+(cd examples/greeter-part && GOWORK=off GOFLAGS=-mod=mod go vet ./... && GOWORK=off GOFLAGS=-mod=mod "$lint" run ./...)
 go test -race -count=1 "$@" ./...

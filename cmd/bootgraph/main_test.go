@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -240,7 +241,7 @@ func TestServeFailures(t *testing.T) {
 		{"gRPC port taken", []string{"--grpc-addr", taken.Addr().String()}, []string{"secure-grpc", taken.Addr().String(), "address already in use"}},
 		{"monitoring port taken", []string{"--monitoring-addr", taken.Addr().String()}, []string{"monitoring", taken.Addr().String()}},
 		{"plugged-in CA incomplete", []string{"--config", pluggedCfg}, []string{"plugged-in CA", "ca-key.pem", "cert-chain.pem", "root-cert.pem"}},
-		{"files provider, missing key", []string{"--tlsCertFile", "/nonexistent/tls.crt", "--tlsKeyFile", "/nonexistent/tls.key"}, []string{"--tlsCertFile", "/nonexistent/tls.crt"}},
+		{"files provider, missing key", []string{"--tlsCertFile", "/nonexistent/tls.crt", "--tlsKeyFile", "/nonexistent/tls.key"}, []string{"serving certificate file: open /nonexistent/tls.crt"}},
 		{"unknown flag value", []string{"--log-level", "loud"}, []string{"log.level"}},
 	}
 	for _, tt := range tests {
@@ -288,6 +289,7 @@ func TestServePrecedence(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err)
 	assert.Contains(t, string(out), "servingCert.certFile (--tlsCertFile): required by the files provider")
+	assert.Contains(t, string(out), "servingCert.keyFile (--tlsKeyFile): required by the files provider")
 
 	// istiod's flags win over the env var and the file.
 	cmd = exec.Command(binary, "serve", "--config", cfgFile, "--data-dir", t.TempDir(),
@@ -296,7 +298,7 @@ func TestServePrecedence(t *testing.T) {
 	cmd.Env = append(localEnv(), "PILOT_CERT_PROVIDER=istiod")
 	out, err = cmd.CombinedOutput()
 	require.Error(t, err)
-	assert.Contains(t, string(out), "--tlsCertFile): open /nonexistent/cert.pem")
+	assert.Contains(t, string(out), "serving certificate file: open /nonexistent/cert.pem")
 }
 
 // `bootgraph graph` draws the plane in every format without building it.
@@ -329,7 +331,9 @@ func TestGraphMissingPart(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "broken.json")
 	msg, err := run(t, "graph", "--format", "json", "--disable", "ca", "-o", out, "--data-dir", t.TempDir())
 	require.Error(t, err)
-	assert.Contains(t, msg, "missing type *ca.CA, needed by dnscert.provideIstiod")
+	assert.Contains(t, msg, `composition is missing *ca.CA, provided by the "ca" part (ca.enabled: true, or --enable ca)`)
+	assert.Contains(t, msg, "servingcert.provideIstiod needs it")
+	assert.Contains(t, msg, "--tlsCertFile", "the CA-free alternative, in the CLI's words")
 	body, err := os.ReadFile(out)
 	require.NoError(t, err)
 	assert.Contains(t, string(body), `"kind": "missing"`)
@@ -351,4 +355,41 @@ func TestGraphRun(t *testing.T) {
 	msg, err = run(t, "graph", "--format", "png")
 	require.Error(t, err)
 	assert.Contains(t, msg, `--format "png": want one of dot, mermaid, json, svg, html`)
+}
+
+// `bootgraph modules` lists every built-in part with its options and
+// defaults; --format yaml is the config reference, which serve reads back.
+func TestModules(t *testing.T) {
+	out, err := run(t, "modules")
+	require.NoError(t, err, out)
+	for _, want := range []string{"ca ", "servingCert ", "grpc ", "webhook ", "dns ", "monitoring ", "kube ", "graphpage ",
+		"ca.keyType", "ecdsa-p256", "grpc.addr", "127.0.0.1:15012", "flag --tlsCertFile", "env $PILOT_CERT_PROVIDER",
+		"ca.Module (github.com/bootgraph/bootgraph/modules/ca)", "*servingcert.Bundle"} {
+		assert.Contains(t, out, want)
+	}
+
+	out, err = run(t, "modules", "--format", "json", "grpc")
+	require.NoError(t, err, out)
+	var parts []struct {
+		Name    string
+		Options []struct {
+			Path    string
+			Default json.RawMessage
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &parts), out)
+	require.Len(t, parts, 1)
+	assert.Equal(t, "grpc", parts[0].Name)
+	assert.Equal(t, `"127.0.0.1:15012"`, string(parts[0].Options[0].Default))
+
+	ref, err := run(t, "modules", "--format", "yaml")
+	require.NoError(t, err, ref)
+	file := filepath.Join(t.TempDir(), "reference.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(ref), 0o600))
+	out, err = run(t, "graph", "--config", file, "--format", "dot", "--data-dir", t.TempDir())
+	require.NoError(t, err, "the reference is a valid config: %s", out)
+
+	out, err = run(t, "modules", "nope")
+	require.Error(t, err)
+	assert.Contains(t, out, `unknown part "nope", want one of ca, servingCert, grpc`)
 }

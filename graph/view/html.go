@@ -107,8 +107,8 @@ func newPage(g *graph.Graph) *page {
 		Summary:  fmt.Sprintf("%d modules, %d functions, %d edges, %d hooks", len(tree.Modules), len(g.Nodes), len(g.Edges), len(g.Hooks)),
 		Timeline: newTimeline(g),
 	}
-	switch r := g.Run; {
-	case r == nil:
+	switch r := g.Run; r {
+	case nil:
 		p.RunInfo = "Planned, not run: the order is predicted."
 	default:
 		p.RunInfo = "Built in " + graph.FormatDuration(r.BuildNs) + ", started in " + graph.FormatDuration(r.StartNs)

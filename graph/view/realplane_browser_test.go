@@ -8,7 +8,14 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/bootgraph/bootgraph"
+	"github.com/bootgraph/bootgraph/component"
 	"github.com/bootgraph/bootgraph/graph"
+	"github.com/bootgraph/bootgraph/modules/ca"
+	"github.com/bootgraph/bootgraph/modules/dns"
+	"github.com/bootgraph/bootgraph/modules/grpc"
+	"github.com/bootgraph/bootgraph/modules/monitoring"
+	"github.com/bootgraph/bootgraph/modules/servingcert"
+	"github.com/bootgraph/bootgraph/modules/webhook"
 )
 
 // runRealPlane starts and stops the default plane (every listener on a
@@ -16,9 +23,16 @@ import (
 // `bootgraph graph --run --format html` draws.
 func runRealPlane(t *testing.T) *graph.Graph {
 	t.Helper()
-	cfg := bootgraph.Config{DataDir: t.TempDir(), Logger: zap.NewNop()}
-	cfg.GRPC.Addr, cfg.Webhook.Addr, cfg.DNS.Addr, cfg.Monitoring.Addr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	p, err := bootgraph.New(cfg)
+	free := "127.0.0.1:0"
+	p, err := bootgraph.New(bootgraph.Options{Logger: zap.NewNop()},
+		component.SupplyEnv(component.Env{DataDir: t.TempDir()}),
+		ca.Module(ca.Options{}),
+		servingcert.Module(servingcert.Options{}),
+		grpc.Module(grpc.Options{Addr: free}),
+		webhook.Module(webhook.Options{Addr: free}),
+		dns.Module(dns.Options{Addr: free}),
+		monitoring.Module(monitoring.Options{Addr: free}),
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +72,7 @@ func TestBrowserRealPlane(t *testing.T) {
 		}
 	}
 
-	bundle, ca, grpcServer := ids["dnscert.provideIstiod"], ids["ca.provideCA"], ids["grpc.provideServer"]
+	bundle, ca, grpcServer := ids["servingcert.provideIstiod"], ids["ca.provideCA"], ids["grpc.provideServer"]
 	if bundle == "" || ca == "" || grpcServer == "" {
 		t.Fatalf("the plane's graph lacks expected nodes: %v", ids)
 	}

@@ -63,7 +63,7 @@ func svgElements(t *testing.T, svg []byte) (map[string]string, string) {
 	sawSVG := false
 	for {
 		tok, err := d.Token()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {

@@ -78,8 +78,7 @@ func Start() (*Env, error) {
 	}
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		env.Stop()
-		return nil, err
+		return nil, errors.Join(err, env.Stop())
 	}
 	e := &Env{Config: cfg, Client: client, env: env}
 	err = wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
@@ -87,8 +86,7 @@ func Start() (*Env, error) {
 		return err == nil, nil
 	})
 	if err != nil {
-		env.Stop()
-		return nil, fmt.Errorf("kubetest: the default namespace never appeared: %w", err)
+		return nil, errors.Join(fmt.Errorf("kubetest: the default namespace never appeared: %w", err), env.Stop())
 	}
 	return e, nil
 }
@@ -110,7 +108,11 @@ func Main(m *testing.M, env **Env) int {
 		return 1
 	default:
 		*env = e
-		defer e.Stop()
+		defer func() {
+			if err := e.Stop(); err != nil {
+				fmt.Fprintln(os.Stderr, "kubetest: stop:", err)
+			}
+		}()
 	}
 	return m.Run()
 }

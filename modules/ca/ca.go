@@ -41,10 +41,12 @@ type authority struct {
 }
 
 // New loads or creates the CA that opts describe: a plugged-in CA when
-// opts.PluggedCertsDir is set, else the self-signed root in opts.DataDir,
-// generated on first use.
+// opts.PluggedCertsDir is set, else the self-signed root in opts.DataDir
+// (default DefaultDataDir), generated on first use.
 func New(opts Options, log *zap.Logger, metrics *Metrics) (*CA, error) {
-	opts.SetDefaults()
+	if opts.DataDir == "" {
+		opts.DataDir = DefaultDataDir
+	}
 	return NewFromStore(opts, FileStore{Dir: opts.DataDir}, log, metrics)
 }
 

@@ -21,9 +21,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/bootgraph/bootgraph/component"
 	"github.com/bootgraph/bootgraph/internal/pemutil"
 	"github.com/bootgraph/bootgraph/modules/ca"
-	"github.com/bootgraph/bootgraph/modules/plane"
 )
 
 // newCA creates a self-signed CA in a fresh temporary data directory.
@@ -267,4 +267,4 @@ func readFile(t *testing.T, dir, name string) []byte {
 	return b
 }
 
-func dur(d time.Duration) plane.Duration { return plane.Duration(d) }
+func dur(d time.Duration) component.Duration { return component.Duration(d) }

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
 
-	"github.com/bootgraph/bootgraph/modules/plane"
+	"github.com/bootgraph/bootgraph/component"
 )
 
 func TestCheckExpiry(t *testing.T) {
@@ -19,8 +19,8 @@ func TestCheckExpiry(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	c, err := New(Options{
 		DataDir:        t.TempDir(),
-		RootTTL:        plane.Duration(10 * time.Hour),
-		DefaultCertTTL: plane.Duration(time.Hour),
+		RootTTL:        component.Duration(10 * time.Hour),
+		DefaultCertTTL: component.Duration(time.Hour),
 	}, nil, NewMetrics(reg))
 	require.NoError(t, err)
 	root := c.SigningCert()

@@ -1,30 +1,51 @@
 package ca
 
 import (
+	"fmt"
+	"reflect"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
-	"github.com/bootgraph/bootgraph/modules/plane"
+	"github.com/bootgraph/bootgraph/component"
+	"github.com/bootgraph/bootgraph/component/grpcservice"
 )
 
+// Part describes the CA to the config layer and the engine.
+var Part = component.Define[Options](component.Definition[Options]{
+	Name: "ca",
+	Doc: "the certificate authority: a self-signed root (or a plugged-in CA) that signs workload " +
+		"certificates through istio.v1.auth.IstioCertificateService on the secure gRPC server",
+	Provides: []reflect.Type{reflect.TypeFor[*CA](), reflect.TypeFor[*Metrics]()},
+	Build:    build,
+})
+
+func init() { component.Register(Part) }
+
 // Module provides *CA and *Metrics, adds the CA's gRPC service to the secure
-// server's service group, and starts the CA's Run after every listener.
-//
-// It needs a *zap.Logger; a prometheus.Registerer is optional.
-func Module(opts Options) fx.Option {
-	opts.SetDefaults()
-	options := []fx.Option{
-		fx.Supply(fx.Private, opts),
-		fx.Provide(provideMetrics, provideCA, provideService),
+// server (grpcservice), and starts the CA's Run after every listener. It
+// needs a *zap.Logger; a prometheus.Registerer, a component.Env, a
+// component.Cluster and a Store are used when the graph has them.
+func Module(opts Options) fx.Option { return Part.Module(opts) }
+
+func build(Options) []fx.Option {
+	return []fx.Option{
+		fx.Decorate(resolveOptions),
+		fx.Provide(provideMetrics, provideCA, provideService, provideLocalTokens),
 		fx.Invoke(registerRun),
 	}
-	if opts.TokenFile != "" {
-		options = append(options, fx.Provide(fx.Annotate(provideTokenFileAuthenticator,
-			fx.ResultTags(`group:"`+GroupAuthenticators+`"`))))
-	}
-	return fx.Module("ca", options...)
 }
+
+type resolveParams struct {
+	fx.In
+	Options Options
+	component.EnvIn
+	component.ClusterIn
+}
+
+// resolveOptions fills the options that depend on where the plane runs.
+func resolveOptions(p resolveParams) Options { return p.Options.resolve(p.Get(), p.Cluster != nil) }
 
 type metricsParams struct {
 	fx.In
@@ -49,18 +70,31 @@ func provideCA(p caParams) (*CA, error) {
 	return NewFromStore(p.Options, p.Store, p.Log.Named("ca"), p.Metrics)
 }
 
-func provideTokenFileAuthenticator(opts Options, log *zap.Logger) (Authenticator, error) {
-	log = log.Named("ca")
+// localTokens is the token-file authenticator, when the options have a
+// token file.
+type localTokens struct {
+	fx.Out
+	Authenticators []Authenticator `group:"ca.authenticators,flatten"`
+}
+
+func provideLocalTokens(opts Options, log *zap.Logger) (localTokens, error) {
+	if opts.TokenFile == "" {
+		return localTokens{}, nil
+	}
 	if opts.CreateTokenFile {
 		created, err := EnsureTokenFile(opts.TokenFile)
 		if err != nil {
-			return nil, err
+			return localTokens{}, err
 		}
 		if created {
-			log.Info("created token file for local clients", zap.String("path", opts.TokenFile))
+			log.Named("ca").Info("created token file for local clients", zap.String("path", opts.TokenFile))
 		}
 	}
-	return NewTokenFileAuthenticator(opts.TokenFile, opts.TrustDomain)
+	a, err := NewTokenFileAuthenticator(opts.TokenFile, opts.TrustDomain)
+	if err != nil {
+		return localTokens{}, err
+	}
+	return localTokens{Authenticators: []Authenticator{a}}, nil
 }
 
 type serviceParams struct {
@@ -70,12 +104,31 @@ type serviceParams struct {
 	Authenticators []Authenticator `group:"ca.authenticators"`
 }
 
-func provideService(p serviceParams) plane.GRPCServiceOut {
-	return plane.GRPCServiceOut{Service: NewService(p.CA, p.Log.Named("ca.server"), p.Authenticators)}
+func provideService(p serviceParams) grpcservice.Out {
+	return grpcservice.Out{Service: NewService(p.CA, p.Log.Named("ca.server"), p.Authenticators)}
 }
 
 // registerRun appends the CA's Run. It depends on every listener, so its hook
-// is appended after theirs: it starts last and stops first.
-func registerRun(lc fx.Lifecycle, ca *CA, _ plane.ListenersIn) {
-	plane.AppendRunner(lc, ca.Run)
+// is appended after theirs: it starts last and stops first. The listeners
+// come first among its parameters: a listener that cannot be built (a
+// missing certificate file, say) fails the plane before a CA key is made.
+func registerRun(lc fx.Lifecycle, _ component.ListenersIn, ca *CA) {
+	component.AppendRunner(lc, ca.Run)
+}
+
+// Authenticate adds a of a program's own to the CA's authenticators, tried
+// after the client certificate in Name order.
+func Authenticate(a Authenticator) fx.Option {
+	return fx.Supply(fx.Annotate(a, fx.As(new(Authenticator)), fx.ResultTags(`group:"`+GroupAuthenticators+`"`)))
+}
+
+// ProvideAuthenticator adds the authenticator ctor builds from the graph
+// (the kube part's TokenReview needs a Kubernetes client). ctor returns an
+// Authenticator, or something that implements it, and optionally an error.
+func ProvideAuthenticator(ctor any) fx.Option {
+	t := reflect.TypeOf(ctor)
+	if t == nil || t.Kind() != reflect.Func || t.NumOut() < 1 || !t.Out(0).Implements(reflect.TypeFor[Authenticator]()) {
+		return fx.Error(fmt.Errorf("ca.ProvideAuthenticator: want a constructor whose first result implements ca.Authenticator, got %v", t))
+	}
+	return fx.Provide(fx.Annotate(ctor, fx.As(new(Authenticator)), fx.ResultTags(`group:"`+GroupAuthenticators+`"`)))
 }

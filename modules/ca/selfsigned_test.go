@@ -9,12 +9,16 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/fx"
+	"go.uber.org/zap"
 
+	"github.com/bootgraph/bootgraph/component"
 	"github.com/bootgraph/bootgraph/internal/pemutil"
 	"github.com/bootgraph/bootgraph/modules/ca"
 )
@@ -261,44 +265,44 @@ func TestOptionsValidate(t *testing.T) {
 		{
 			name:    "bad key type",
 			opts:    valid(func(o *ca.Options) { o.KeyType = "ed25519" }),
-			wantErr: []string{"ca.keyType", `"ed25519"`, ca.KeyECDSAP256, ca.KeyRSA4096},
+			wantErr: []string{`keyType: "ed25519" is not one of`, ca.KeyECDSAP256, ca.KeyRSA4096},
 		},
 		{
 			name:    "key type is case sensitive",
 			opts:    valid(func(o *ca.Options) { o.KeyType = "RSA-2048" }),
-			wantErr: []string{"ca.keyType"},
+			wantErr: []string{`keyType: "RSA-2048"`},
 		},
 		{
 			name:    "max below default",
 			opts:    valid(func(o *ca.Options) { o.MaxCertTTL = dur(time.Hour) }),
-			wantErr: []string{"ca.maxCertTTL", "shorter than ca.defaultCertTTL"},
+			wantErr: []string{"maxCertTTL: 1h is shorter than defaultCertTTL 24h"},
 		},
 		{
 			name:    "negative root TTL",
 			opts:    valid(func(o *ca.Options) { o.RootTTL = dur(-time.Hour) }),
-			wantErr: []string{"ca.rootTTL", "must be positive"},
+			wantErr: []string{"rootTTL: -1h must be positive"},
 		},
 		{
 			name:    "negative default cert TTL",
 			opts:    valid(func(o *ca.Options) { o.DefaultCertTTL = dur(-time.Hour) }),
-			wantErr: []string{"ca.defaultCertTTL", "must be positive"},
+			wantErr: []string{"defaultCertTTL: -1h must be positive"},
 		},
 		{
 			name:    "empty trust domain",
 			opts:    valid(func(o *ca.Options) { o.TrustDomain = "" }),
-			wantErr: []string{"ca.trustDomain"},
+			wantErr: []string{`trustDomain: "" is not a SPIFFE trust domain`},
 		},
 		{
 			name:    "createTokenFile without tokenFile",
 			opts:    valid(func(o *ca.Options) { o.CreateTokenFile = true }),
-			wantErr: []string{"ca.createTokenFile", "ca.tokenFile"},
+			wantErr: []string{"createTokenFile: needs tokenFile"},
 		},
 		{
 			name: "every error at once",
 			opts: valid(func(o *ca.Options) {
 				o.KeyType, o.RootTTL, o.MaxCertTTL = "dsa", dur(-1), dur(time.Minute)
 			}),
-			wantErr: []string{"ca.keyType", "ca.rootTTL", "ca.maxCertTTL"},
+			wantErr: []string{"keyType: ", "rootTTL: ", "maxCertTTL: "},
 		},
 	}
 	for _, tt := range tests {
@@ -310,9 +314,16 @@ func TestOptionsValidate(t *testing.T) {
 				return
 			}
 			require.Error(t, err)
+			// Every line is one field's error, relative to the options.
+			lines := strings.Split(err.Error(), "\n")
 			for _, want := range tt.wantErr {
 				assert.Contains(t, err.Error(), want)
 			}
+			for _, line := range lines {
+				assert.False(t, strings.HasPrefix(line, "ca."), "%q is relative to the options", line)
+			}
+			var fe *component.FieldError
+			assert.ErrorAs(t, err, &fe, "a field error")
 		})
 	}
 }
@@ -327,11 +338,11 @@ func TestOptionsSetDefaults(t *testing.T) {
 		RootTTL:        dur(ca.DefaultRootTTL),
 		DefaultCertTTL: dur(ca.DefaultCertTTL),
 		MaxCertTTL:     dur(ca.DefaultMaxCertTTL),
-		DataDir:        ca.DefaultDataDir,
-	}, o)
+	}, o, "DataDir and TokenFile depend on where the plane runs: the module (or New) sets them")
 	assert.Equal(t, "ecdsa-p256", ca.DefaultKeyType)
 	assert.Equal(t, 24*time.Hour, ca.DefaultCertTTL)
 	assert.Equal(t, 90*24*time.Hour, ca.DefaultMaxCertTTL)
+	assert.Equal(t, ".bootgraph/ca", ca.DefaultDataDir)
 
 	set := ca.Options{TrustDomain: "td", KeyType: ca.KeyRSA2048, RootTTL: 1, DefaultCertTTL: 2, MaxCertTTL: 3, DataDir: "d"}
 	got := set
@@ -339,12 +350,36 @@ func TestOptionsSetDefaults(t *testing.T) {
 	assert.Equal(t, set, got, "SetDefaults must keep fields that are set")
 }
 
+// New keeps a self-signed root in DefaultDataDir, relative to the working
+// directory, when Options.DataDir is empty.
+func TestNewDefaultDataDir(t *testing.T) {
+	t.Chdir(t.TempDir())
+	c, err := ca.New(ca.Options{}, nil, nil)
+	require.NoError(t, err)
+	assert.Equal(t, ca.DefaultDataDir, c.Options().DataDir)
+	again, err := ca.New(ca.Options{}, nil, nil)
+	require.NoError(t, err)
+	assert.Equal(t, c.RootPEM(), again.RootPEM(), "the root was kept in the default directory")
+	assert.FileExists(t, filepath.Join(ca.DefaultDataDir, "root-cert.pem"))
+}
+
 func TestNewRejectsInvalidOptions(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "ca")
 	_, err := ca.New(ca.Options{DataDir: dir, KeyType: "rsa-1024"}, nil, nil)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "ca.keyType")
+	assert.True(t, strings.HasPrefix(err.Error(), `keyType: "rsa-1024" is not one of`), "error %q is relative to the options", err)
 	_, statErr := os.Stat(dir)
+	assert.ErrorIs(t, statErr, fs.ErrNotExist, "invalid options must not create the data directory")
+
+	// The module names the Go field, and fails the composition before
+	// anything runs.
+	err = fx.New(fx.NopLogger, fx.Provide(zap.NewNop), ca.Module(ca.Options{DataDir: dir, KeyType: "rsa-1024"})).Err()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `ca part: ca.Options.KeyType: "rsa-1024" is not one of`)
+	var optsErr *component.OptionsError
+	require.ErrorAs(t, err, &optsErr)
+	assert.Equal(t, "ca", optsErr.Part)
+	_, statErr = os.Stat(dir)
 	assert.ErrorIs(t, statErr, fs.ErrNotExist, "invalid options must not create the data directory")
 }

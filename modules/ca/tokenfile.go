@@ -42,7 +42,7 @@ type tokenEntry struct {
 func NewTokenFileAuthenticator(path, trustDomain string) (*TokenFileAuthenticator, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("ca.tokenFile: %w", err)
+		return nil, fmt.Errorf("token file: %w", err)
 	}
 	a := &TokenFileAuthenticator{trustDomain: trustDomain}
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -53,19 +53,19 @@ func NewTokenFileAuthenticator(path, trustDomain string) (*TokenFileAuthenticato
 		}
 		fields := strings.Split(line, ",")
 		if len(fields) != 3 {
-			return nil, fmt.Errorf("ca.tokenFile %s line %d: want \"token,namespace,serviceaccount\", got %d fields", path, n, len(fields))
+			return nil, fmt.Errorf("token file %s line %d: want \"token,namespace,serviceaccount\", got %d fields", path, n, len(fields))
 		}
 		tok, ns, sa := strings.TrimSpace(fields[0]), strings.TrimSpace(fields[1]), strings.TrimSpace(fields[2])
 		if len(tok) < minTokenLength {
-			return nil, fmt.Errorf("ca.tokenFile %s line %d: token is shorter than %d characters", path, n, minTokenLength)
+			return nil, fmt.Errorf("token file %s line %d: token is shorter than %d characters", path, n, minTokenLength)
 		}
 		if ns == "" || sa == "" {
-			return nil, fmt.Errorf("ca.tokenFile %s line %d: namespace and serviceaccount must not be empty", path, n)
+			return nil, fmt.Errorf("token file %s line %d: namespace and serviceaccount must not be empty", path, n)
 		}
 		a.entries = append(a.entries, tokenEntry{digest: sha256.Sum256([]byte(tok)), id: SpiffeID(trustDomain, ns, sa)})
 	}
 	if len(a.entries) == 0 {
-		return nil, fmt.Errorf("ca.tokenFile %s: no tokens", path)
+		return nil, fmt.Errorf("token file %s: no tokens", path)
 	}
 	return a, nil
 }
@@ -114,20 +114,20 @@ func EnsureTokenFile(path string) (created bool, err error) {
 	if _, err := os.Stat(path); err == nil {
 		return false, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return false, fmt.Errorf("ca.tokenFile: %w", err)
+		return false, fmt.Errorf("token file: %w", err)
 	}
 	// Create the directory 0700 if needed, but leave an existing one's
 	// permissions alone: it may be the working directory.
 	if err := os.MkdirAll(filepath.Dir(path), pemutil.SecretDirMode); err != nil {
-		return false, fmt.Errorf("ca.tokenFile: %w", err)
+		return false, fmt.Errorf("token file: %w", err)
 	}
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
-		return false, fmt.Errorf("ca.tokenFile: %w", err)
+		return false, fmt.Errorf("token file: %w", err)
 	}
 	line := "# token,namespace,serviceaccount\n" + base64.RawURLEncoding.EncodeToString(raw) + ",default,default\n"
 	if err := pemutil.WriteSecretFile(path, []byte(line)); err != nil {
-		return false, fmt.Errorf("ca.tokenFile: %w", err)
+		return false, fmt.Errorf("token file: %w", err)
 	}
 	return true, nil
 }

@@ -115,7 +115,7 @@ func TestNewTokenFileAuthenticator(t *testing.T) {
 			if len(tt.wantErr) > 0 {
 				require.Error(t, err)
 				assert.Nil(t, a)
-				assert.True(t, strings.HasPrefix(err.Error(), "ca.tokenFile"), "error %q must name the option", err)
+				assert.True(t, strings.HasPrefix(err.Error(), "token file "+path), "error %q must name the file", err)
 				for _, want := range tt.wantErr {
 					assert.Contains(t, err.Error(), strings.ReplaceAll(want, "$path", path))
 				}
@@ -141,7 +141,8 @@ func TestNewTokenFileAuthenticator(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "absent.csv")
 		_, err := ca.NewTokenFileAuthenticator(path, "cluster.local")
 		require.Error(t, err)
-		assert.Contains(t, err.Error(), "ca.tokenFile")
+		assert.True(t, strings.HasPrefix(err.Error(), "token file: "), "error %q must say it is the token file", err)
+		assert.Contains(t, err.Error(), path)
 		assert.ErrorIs(t, err, fs.ErrNotExist)
 	})
 }

@@ -3,6 +3,7 @@ package dns
 import (
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 
 	mdns "github.com/miekg/dns"
 )
@@ -94,7 +95,7 @@ func appendOPT(out []byte, msgLen int, extRcode uint8, do, pad bool) []byte {
 
 // handler answers the queries that miekg/dns has parsed and accepted.
 type handler struct {
-	table *table
+	table atomic.Pointer[table]
 	bufs  sync.Pool // *[]byte answer buffers
 }
 
@@ -112,7 +113,7 @@ func (h *handler) ServeDNS(w mdns.ResponseWriter, r *mdns.Msg) {
 	if buf == nil {
 		buf = new([]byte)
 	}
-	*buf = h.table.answer((*buf)[:0], &q)
+	*buf = h.table.Load().answer((*buf)[:0], &q)
 	// A failed write breaks the connection; the server's next read fails
 	// and closes it.
 	_, _ = w.Write(*buf)

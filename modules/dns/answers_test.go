@@ -8,8 +8,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bootgraph/bootgraph/component"
+	"github.com/bootgraph/bootgraph/internal/testutil"
 	dnsmod "github.com/bootgraph/bootgraph/modules/dns"
-	"github.com/bootgraph/bootgraph/modules/plane"
 )
 
 // rrs formats records as miekg/dns prints them, to compare whole sections.
@@ -25,8 +26,8 @@ func rrs(rr []mdns.RR) []string {
 // the own names, contributed records and names it does not have.
 func TestAnswers(t *testing.T) {
 	t.Parallel()
-	c := newCA(t)
-	s, _ := startServer(t, dnsmod.Options{}, newBundle(t, c), nil, testRecords...)
+	c := testutil.NewCA(t)
+	s, _ := startServer(t, dnsmod.Options{}, testutil.NewBundle(t, c), nil, testRecords...)
 	const soa = "istio-system.svc.\t30\tIN\tSOA\tistiod.istio-system.svc. hostmaster.istio-system.svc. "
 
 	tests := []struct {
@@ -104,8 +105,8 @@ func TestAnswers(t *testing.T) {
 // unknown version, and padding to 468-byte blocks for a padded query.
 func TestAnswersEDNS(t *testing.T) {
 	t.Parallel()
-	c := newCA(t)
-	s, _ := startServer(t, dnsmod.Options{}, newBundle(t, c), nil)
+	c := testutil.NewCA(t)
+	s, _ := startServer(t, dnsmod.Options{}, testutil.NewBundle(t, c), nil)
 
 	t.Run("OPT echoed with DO", func(t *testing.T) {
 		m := question(1, "istiod.istio-system.svc.", mdns.TypeA).SetEdns0(4096, true)
@@ -151,8 +152,8 @@ func TestAnswersEDNS(t *testing.T) {
 // TestAnswersClass: class IN and ANY are served; others are refused.
 func TestAnswersClass(t *testing.T) {
 	t.Parallel()
-	c := newCA(t)
-	s, _ := startServer(t, dnsmod.Options{}, newBundle(t, c), nil)
+	c := testutil.NewCA(t)
+	s, _ := startServer(t, dnsmod.Options{}, testutil.NewBundle(t, c), nil)
 	for class, want := range map[uint16]int{mdns.ClassINET: mdns.RcodeSuccess, mdns.ClassANY: mdns.RcodeSuccess, mdns.ClassCHAOS: mdns.RcodeRefused} {
 		m := question(7, "istiod.istio-system.svc.", mdns.TypeA)
 		m.Question[0].Qclass = class
@@ -161,18 +162,17 @@ func TestAnswersClass(t *testing.T) {
 	}
 }
 
-// TestAnswersOptions: zones, own names, own addresses and the TTL come from
-// Options; own names outside the zones or that are IPs are not served.
+// TestAnswersOptions: zones, own addresses and the TTL come from Options,
+// the own names from the serving certificate; its names outside the zones
+// and its IP addresses are not served.
 func TestAnswersOptions(t *testing.T) {
 	t.Parallel()
-	c := newCA(t)
+	c := testutil.NewCA(t)
 	s, _ := startServer(t, dnsmod.Options{
-		Namespace: "mesh",
 		Zones:     []string{"mesh.svc", "Example.ORG."},
-		SelfNames: []string{"istiod.mesh.svc", "CP.example.org", "localhost", "127.0.0.1"},
 		SelfAddrs: []string{"192.0.2.7"},
-		TTL:       plane.Duration(5 * time.Minute),
-	}, newBundle(t, c), nil)
+		TTL:       component.Duration(5 * time.Minute),
+	}, testutil.NewBundle(t, c, "istiod.mesh.svc", "CP.example.org", "localhost", "127.0.0.1"), nil)
 
 	for _, name := range []string{"istiod.mesh.svc.", "cp.example.org."} {
 		resp := exchange(t, s.Addr(), c.Roots(), question(1, name, mdns.TypeA))

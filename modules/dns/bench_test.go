@@ -9,6 +9,7 @@ import (
 	mdns "github.com/miekg/dns"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bootgraph/bootgraph/internal/testutil"
 	dnsmod "github.com/bootgraph/bootgraph/modules/dns"
 )
 
@@ -16,8 +17,8 @@ import (
 // forwarding resolver would, and reports queries answered per second.
 func BenchmarkDoTQuery(b *testing.B) {
 	const conns, chunk = 4, 100
-	c := newCA(b)
-	s, _ := startServer(b, dnsmod.Options{}, newBundle(b, c), nil, testRecords...)
+	c := testutil.NewCA(b)
+	s, _ := startServer(b, dnsmod.Options{}, testutil.NewBundle(b, c), nil, testRecords...)
 	query := frame(pack(b, question(1, "istiod.istio-system.svc.", mdns.TypeA)))
 	var batch []byte
 	for range chunk {

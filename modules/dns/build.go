@@ -10,6 +10,8 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
+
+	"github.com/bootgraph/bootgraph/component"
 )
 
 // SOA timers of every zone (RFC 1912 2.2); there are no secondaries, so they
@@ -36,9 +38,10 @@ type rrsets struct {
 	types  []uint16 // in the order first added, for ANY
 }
 
-// buildTable computes every answer for opts and records. It returns the own
-// names that are not served (IP addresses, names outside every zone).
-func buildTable(opts Options, records []Record) (*table, []string, error) {
+// buildTable computes every answer for opts, the plane's own names self
+// and records. It returns the own names that are not served (IP addresses,
+// names outside every zone).
+func buildTable(opts Options, self []string, records []Record) (*table, []string, error) {
 	b := &builder{
 		ttl:    time.Duration(opts.TTL),
 		serial: uint32(time.Now().Unix()),
@@ -48,11 +51,11 @@ func buildTable(opts Options, records []Record) (*table, []string, error) {
 	for _, z := range opts.Zones {
 		w, err := wireName(z)
 		if err != nil {
-			return nil, nil, fmt.Errorf("dns.zones: %w", err)
+			return nil, nil, component.FieldErrorf("zones", "%w", err)
 		}
 		b.zones[w] = canonical(z)
 	}
-	skipped, err := b.addSelf(opts)
+	skipped, err := b.addSelf(opts, self)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -61,30 +64,31 @@ func buildTable(opts Options, records []Record) (*table, []string, error) {
 			return nil, nil, fmt.Errorf("dns record %q: %w", r.Name, err)
 		}
 	}
-	b.addApexes(opts)
+	b.addApexes(self)
 	b.addEmptyNonTerminals()
 	t, err := b.table()
 	return t, skipped, err
 }
 
 // addSelf adds the control plane's own names.
-func (b *builder) addSelf(opts Options) (skipped []string, err error) {
+func (b *builder) addSelf(opts Options, self []string) (skipped []string, err error) {
 	addrs := make([]netip.Addr, 0, len(opts.SelfAddrs))
 	for i, s := range opts.SelfAddrs {
 		a, err := parseAddr(s)
 		if err != nil {
-			return nil, fmt.Errorf("dns.selfAddrs[%d]: %w", i, err)
+			return nil, component.FieldErrorf(fmt.Sprintf("selfAddrs[%d]", i), "%w", err)
 		}
 		addrs = append(addrs, a)
 	}
-	for _, name := range opts.SelfNames {
+	for _, name := range self {
 		if _, err := netip.ParseAddr(name); err == nil {
 			skipped = append(skipped, name)
 			continue
 		}
 		w, err := wireName(name)
 		if err != nil {
-			return nil, fmt.Errorf("dns.selfNames: %w", err)
+			skipped = append(skipped, name) // a certificate name DNS cannot carry
+			continue
 		}
 		if _, ok := b.zoneOf(w); !ok {
 			skipped = append(skipped, name)
@@ -141,10 +145,10 @@ func (b *builder) addRecord(r Record) error {
 
 // addApexes gives every zone its SOA and, when one of the own names lies
 // inside it, an NS record naming that name.
-func (b *builder) addApexes(opts Options) {
+func (b *builder) addApexes(self []string) {
 	for w, apex := range b.zones {
 		mname := apex
-		for _, name := range opts.SelfNames {
+		for _, name := range self {
 			if sw, err := wireName(name); err == nil && b.names[sw] != nil && b.names[sw].zone == w {
 				mname = canonical(name)
 				break

@@ -108,7 +108,7 @@ func (c *batchConn) flushLocked() error {
 	if len(c.out) == 0 {
 		return nil
 	}
-	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.l.writeTimeout)); err != nil {
+	if err := c.SetWriteDeadline(time.Now().Add(c.l.writeTimeout)); err != nil {
 		return err
 	}
 	_, err := c.Conn.Write(c.out)

@@ -99,9 +99,9 @@ func TestLookup(t *testing.T) {
 		{[]string{"istio-system.svc."}, "svc.", ""},
 		{[]string{"."}, "anything.example.", "."},
 	} {
-		opts := Options{Zones: tt.zones, SelfNames: []string{"ns.example"}}
+		opts := Options{Zones: tt.zones}
 		opts.SetDefaults()
-		table, _, err := buildTable(opts, nil)
+		table, _, err := buildTable(opts, []string{"ns.example"}, nil)
 		require.NoError(t, err)
 		w, err := wireName(tt.name)
 		require.NoError(t, err)

@@ -16,32 +16,13 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
-	"github.com/bootgraph/bootgraph/internal/servetest"
-	"github.com/bootgraph/bootgraph/modules/ca"
+	"github.com/bootgraph/bootgraph/internal/testutil"
 	dnsmod "github.com/bootgraph/bootgraph/modules/dns"
-	"github.com/bootgraph/bootgraph/modules/dnscert"
+	"github.com/bootgraph/bootgraph/modules/servingcert"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-func newCA(t testing.TB) *ca.CA {
-	t.Helper()
-	c, err := ca.New(ca.Options{DataDir: t.TempDir()}, nil, nil)
-	require.NoError(t, err)
-	return c
-}
-
-// newBundle returns the istiod provider's bundle for c, with the loopback
-// names a local plane uses.
-func newBundle(t testing.TB, c *ca.CA) *dnscert.Bundle {
-	t.Helper()
-	opts := dnscert.Options{LoopbackNames: true}
-	opts.SetDefaults()
-	p, err := dnscert.NewIstiodProvider(c, opts, zap.NewNop())
-	require.NoError(t, err)
-	return p.Bundle()
 }
 
 // testRecords are the contributed records most tests serve.
@@ -59,7 +40,7 @@ var testRecords = []dnsmod.Record{
 
 // startServer starts a DoT server on 127.0.0.1:0, stopped when the test
 // ends; the returned stop is its Stop, for tests that stop it earlier.
-func startServer(t testing.TB, opts dnsmod.Options, bundle *dnscert.Bundle, log *zap.Logger, records ...dnsmod.Record) (*dnsmod.Server, func(context.Context) error) {
+func startServer(t testing.TB, opts dnsmod.Options, bundle *servingcert.Bundle, log *zap.Logger, records ...dnsmod.Record) (*dnsmod.Server, func(context.Context) error) {
 	t.Helper()
 	if opts.Addr == "" {
 		opts.Addr = "127.0.0.1:0"
@@ -69,7 +50,7 @@ func startServer(t testing.TB, opts dnsmod.Options, bundle *dnscert.Bundle, log 
 	}
 	s, err := dnsmod.NewServer(opts, bundle, log, records)
 	require.NoError(t, err)
-	servetest.Start(t, s)
+	testutil.Start(t, s)
 	return s, s.Stop
 }
 

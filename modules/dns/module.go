@@ -1,38 +1,73 @@
 package dns
 
 import (
+	"reflect"
+
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
-	"github.com/bootgraph/bootgraph/modules/dnscert"
-	"github.com/bootgraph/bootgraph/modules/plane"
+	"github.com/bootgraph/bootgraph/component"
+	"github.com/bootgraph/bootgraph/modules/servingcert"
 )
 
+// Part describes the DNS-over-TLS listener to the config layer and the engine.
+var Part = component.Define[Options](component.Definition[Options]{
+	Name: "dns",
+	Doc: "the DNS-over-TLS listener (istiod's 15053, RFC 7858): the plane's own names (its serving " +
+		"certificate's) and records that parts contribute",
+	Provides: []reflect.Type{reflect.TypeFor[*Server]()},
+	Flags:    []component.Flag[Options]{{Name: "dns-addr", Path: "addr", Usage: "DNS-over-TLS listen address"}},
+	Build:    build,
+})
+
+func init() { component.Register(Part) }
+
 // Module provides *Server, the DNS-over-TLS listener, and adds it to the
-// plane's listeners. It needs *dnscert.Bundle and a *zap.Logger; records
-// join through the "dns.records" group (RecordOut).
-func Module(opts Options) fx.Option {
-	opts.SetDefaults()
-	return fx.Module("dns",
-		fx.Supply(fx.Private, opts),
+// plane's listeners. It needs *servingcert.Bundle and a *zap.Logger;
+// records join with Records and ProvideRecords.
+func Module(opts Options) fx.Option { return Part.Module(opts) }
+
+func build(opts Options) []fx.Option {
+	return []fx.Option{
+		component.Announce(Name, opts.Addr),
 		fx.Provide(provideServer),
-		fx.Invoke(func(*Server) {}), // a listener in the composition always starts
-	)
+		fx.Invoke(start),
+	}
+}
+
+// start asks for the server: a listener in the composition always starts.
+func start(*Server) {}
+
+// Records adds records the server answers for; each name must lie in one
+// of its zones.
+func Records(records ...Record) fx.Option {
+	return fx.Supply(fx.Annotate(records, fx.ResultTags(`group:"`+GroupRecords+`,flatten"`)))
+}
+
+// ProvideRecords adds the records ctor builds from the graph; ctor returns
+// []Record, optionally with an error.
+func ProvideRecords(ctor any) fx.Option {
+	return fx.Provide(fx.Annotate(ctor, fx.ResultTags(`group:"`+GroupRecords+`,flatten"`)))
 }
 
 type serverParams struct {
 	fx.In
 	Lifecycle fx.Lifecycle
 	Options   Options
-	Bundle    *dnscert.Bundle
+	Bundle    *servingcert.Bundle
 	Log       *zap.Logger
 	Records   []Record `group:"dns.records"`
+	component.EnvIn
 }
 
-func provideServer(p serverParams) (plane.ListenerResult[*Server], error) {
-	s, err := NewServer(p.Options, p.Bundle, p.Log.Named("dns"), p.Records)
-	if err != nil {
-		return plane.ListenerResult[*Server]{}, err
+func provideServer(p serverParams) (component.Served[*Server], error) {
+	opts := p.Options
+	if len(opts.Zones) == 0 {
+		opts.Zones = []string{p.Get().Namespace + ".svc."}
 	}
-	return plane.Serve(p.Lifecycle, s), nil
+	s, err := NewServer(opts, p.Bundle, p.Log.Named("dns"), p.Records)
+	if err != nil {
+		return component.Served[*Server]{}, err
+	}
+	return component.Serve(p.Lifecycle, s), nil
 }

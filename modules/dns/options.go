@@ -10,7 +10,7 @@ import (
 
 	mdns "github.com/miekg/dns"
 
-	"github.com/bootgraph/bootgraph/modules/plane"
+	"github.com/bootgraph/bootgraph/component"
 )
 
 // Defaults.
@@ -18,8 +18,10 @@ const (
 	// DefaultAddr is the DNS-over-TLS port on loopback; 853 would need
 	// privileges.
 	DefaultAddr = "127.0.0.1:15053"
-	// DefaultNamespace is the control plane's namespace when none is set.
-	DefaultNamespace = "istio-system"
+	// DefaultZone is the zone NewServer serves when none is set: that of
+	// the plane's own names in the default namespace. The module uses
+	// "<namespace>.svc." of the plane's component.Env.
+	DefaultZone = component.DefaultNamespace + ".svc."
 	// DefaultTTL is the TTL of every record that sets none.
 	DefaultTTL = 30 * time.Second
 	// DefaultIdleTimeout is Options.IdleTimeout's default.
@@ -32,109 +34,79 @@ const (
 // to when none are set: loopback, as for a local plane.
 var DefaultSelfAddrs = []string{"127.0.0.1", "::1"}
 
-// Options configure the DNS-over-TLS listener; they map onto the "dns"
-// section of the config file.
+// Options configure the DNS-over-TLS listener ("dns" in the config file).
+// The plane's own names, which resolve to SelfAddrs, are the DNS names of
+// its serving certificate.
 type Options struct {
 	// Addr to listen on. Default "127.0.0.1:15053"; port 0 picks a free port.
-	Addr string `json:"addr,omitempty"`
+	Addr string `json:"addr,omitempty" doc:"listen address"`
 
 	// Zones this server is authoritative for. Default: the zone of the
-	// control plane's own names, "<Namespace>.svc.". Names are
+	// control plane's own names, "<namespace>.svc.". Names are
 	// case-insensitive; a missing final dot is added.
-	Zones []string `json:"zones,omitempty"`
+	Zones []string `json:"zones,omitempty" doc:"authoritative zones (default: <namespace>.svc.)"`
 
-	// Namespace of the control plane. Not a config-file field: the engine
-	// sets it from the plane's namespace. Default "istio-system".
-	Namespace string `json:"-"`
-
-	// SelfNames are the control plane's own names, which resolve to
-	// SelfAddrs. Not a config-file field: the engine sets it from the
-	// serving certificate's names. IP addresses and names outside every
-	// zone (such as "localhost") are not served. Default
-	// "istiod.<Namespace>.svc".
-	SelfNames []string `json:"-"`
-
-	// SelfAddrs are the addresses SelfNames resolve to (A for IPv4, AAAA
-	// for IPv6). Default ["127.0.0.1", "::1"].
-	SelfAddrs []string `json:"selfAddrs,omitempty"`
+	// SelfAddrs are the addresses the plane's own names resolve to (A for
+	// IPv4, AAAA for IPv6). Default ["127.0.0.1", "::1"].
+	SelfAddrs []string `json:"selfAddrs,omitempty" doc:"what the plane's own names (its serving certificate's) resolve to"`
 
 	// TTL of every record that sets none, and of negative answers
 	// (RFC 2308). Default 30s; whole seconds, at least 1s.
-	TTL plane.Duration `json:"ttl,omitempty"`
+	TTL component.Duration `json:"ttl,omitempty" doc:"TTL of records that set none, and of negative answers"`
 
 	// IdleTimeout closes a connection that sends no query (or, first, no
 	// TLS handshake) for this long, or that takes no answers for this long.
 	// Default 30s.
-	IdleTimeout plane.Duration `json:"idleTimeout,omitempty"`
+	IdleTimeout component.Duration `json:"idleTimeout,omitempty" doc:"per connection; also bounds handshakes and stalled writes"`
 }
 
-// SetDefaults fills every empty field with its default.
+// SetDefaults fills every empty field with its default; Zones depend on
+// the plane's namespace and are left to the module (and NewServer).
 func (o *Options) SetDefaults() {
 	if o.Addr == "" {
 		o.Addr = DefaultAddr
-	}
-	if o.Namespace == "" {
-		o.Namespace = DefaultNamespace
-	}
-	if len(o.Zones) == 0 {
-		o.Zones = []string{o.Namespace + ".svc."}
-	}
-	if len(o.SelfNames) == 0 {
-		o.SelfNames = []string{"istiod." + o.Namespace + ".svc"}
 	}
 	if len(o.SelfAddrs) == 0 {
 		o.SelfAddrs = append([]string(nil), DefaultSelfAddrs...)
 	}
 	if o.TTL == 0 {
-		o.TTL = plane.Duration(DefaultTTL)
+		o.TTL = component.Duration(DefaultTTL)
 	}
 	if o.IdleTimeout == 0 {
-		o.IdleTimeout = plane.Duration(DefaultIdleTimeout)
+		o.IdleTimeout = component.Duration(DefaultIdleTimeout)
 	}
 }
 
-// Validate reports every invalid field, naming it as in the config file.
+// Validate reports every invalid field.
 func (o *Options) Validate() error {
 	var errs []error
-	if o.Addr == "" {
-		errs = append(errs, errors.New("dns.addr: must not be empty"))
-	}
-	if len(o.Zones) == 0 {
-		errs = append(errs, errors.New("dns.zones: must name at least one zone"))
-	}
+	errs = append(errs, component.ValidateAddr("addr", o.Addr))
 	seen := map[string]int{}
 	for i, z := range o.Zones {
+		path := fmt.Sprintf("zones[%d]", i)
 		if err := checkName(z); err != nil {
-			errs = append(errs, fmt.Errorf("dns.zones[%d]: %w", i, err))
+			errs = append(errs, component.FieldErrorf(path, "%w", err))
 			continue
 		}
 		if j, dup := seen[canonical(z)]; dup {
-			errs = append(errs, fmt.Errorf("dns.zones[%d]: %q repeats dns.zones[%d]", i, z, j))
+			errs = append(errs, component.FieldErrorf(path, "%q repeats zones[%d]", z, j))
 			continue
 		}
 		seen[canonical(z)] = i
 	}
-	for i, n := range o.SelfNames {
-		if _, err := netip.ParseAddr(n); err == nil {
-			continue // an IP address among the certificate's names: not served
-		}
-		if err := checkName(n); err != nil {
-			errs = append(errs, fmt.Errorf("dns.selfNames[%d]: %w", i, err))
-		}
-	}
 	for i, a := range o.SelfAddrs {
 		if _, err := parseAddr(a); err != nil {
-			errs = append(errs, fmt.Errorf("dns.selfAddrs[%d]: %w", i, err))
+			errs = append(errs, component.FieldErrorf(fmt.Sprintf("selfAddrs[%d]", i), "%w", err))
 		}
 	}
 	if err := checkTTL(time.Duration(o.TTL)); err != nil || o.TTL == 0 {
 		if err == nil {
 			err = errors.New("must be at least 1s")
 		}
-		errs = append(errs, fmt.Errorf("dns.ttl: %w", err))
+		errs = append(errs, component.FieldErrorf("ttl", "%w", err))
 	}
 	if o.IdleTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("dns.idleTimeout: %v must be positive", o.IdleTimeout))
+		errs = append(errs, component.FieldErrorf("idleTimeout", "%v must be positive", o.IdleTimeout))
 	}
 	return errors.Join(errs...)
 }

@@ -3,8 +3,6 @@ package dns
 import (
 	"net/netip"
 	"time"
-
-	"go.uber.org/fx"
 )
 
 // GroupRecords is the value group through which modules contribute records.
@@ -37,10 +35,4 @@ type SRV struct {
 	// Priority (lower first) and Weight (among equal priorities) choose
 	// between targets.
 	Priority, Weight uint16
-}
-
-// RecordOut adds a Record to GroupRecords from a constructor.
-type RecordOut struct {
-	fx.Out
-	Record Record `group:"dns.records"`
 }

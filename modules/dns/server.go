@@ -3,17 +3,17 @@ package dns
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"fmt"
+	"crypto/x509"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
 	mdns "github.com/miekg/dns"
 	"go.uber.org/zap"
 
-	"github.com/bootgraph/bootgraph/modules/dnscert"
-	"github.com/bootgraph/bootgraph/modules/plane"
+	"github.com/bootgraph/bootgraph/component"
+	"github.com/bootgraph/bootgraph/modules/servingcert"
 )
 
 // Name is the listener's name in logs, errors and readiness.
@@ -24,59 +24,87 @@ const ALPN = "dot"
 
 // Server is the DNS-over-TLS listener.
 type Server struct {
-	*plane.Binding // Name, Addr, Ready
+	*component.Binding // Name, Addr, Ready
 
 	opts    Options
 	log     *zap.Logger
 	tls     *tls.Config
 	handler *handler
+	records []Record
 
-	mu       sync.Mutex
-	dns      *mdns.Server
-	listener *batchListener
-	serveErr chan error
+	mu        sync.Mutex
+	selfNames []string // the names answered now
+	dns       *mdns.Server
+	listener  *batchListener
 }
 
-// NewServer computes every answer for opts (defaults filled in) and records;
-// it does not listen until Start. An invalid option or record is an error
-// that names it.
-func NewServer(opts Options, bundle *dnscert.Bundle, log *zap.Logger, records []Record) (*Server, error) {
+// NewServer computes every answer for opts (defaults filled in), the
+// plane's own names (those of the bundle's certificate, recomputed when it
+// changes names) and records; it does not listen until Start. An invalid
+// option or record is an error that names it.
+func NewServer(opts Options, bundle *servingcert.Bundle, log *zap.Logger, records []Record) (*Server, error) {
 	opts.SetDefaults()
+	if len(opts.Zones) == 0 {
+		opts.Zones = []string{DefaultZone}
+	}
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	t, skipped, err := buildTable(opts, records)
-	if err != nil {
-		return nil, err
-	}
-	if len(skipped) > 0 {
-		log.Info("own names not served: IP addresses or outside every zone",
-			zap.Strings("names", skipped), zap.Strings("zones", opts.Zones))
-	}
-	return &Server{
-		Binding: plane.NewBinding(Name, opts.Addr, bundle.Valid),
+	s := &Server{
+		Binding: component.NewBinding(Name, opts.Addr, bundle.Valid),
 		opts:    opts,
 		log:     log,
 		tls: bundle.ServerTLSConfig(&tls.Config{
 			MinVersion: tls.VersionTLS12,
 			NextProtos: []string{ALPN},
 		}),
-		handler: &handler{table: t},
-	}, nil
+		handler: &handler{},
+		records: records,
+	}
+	if err := s.answerFor(bundle.Leaf); err != nil {
+		return nil, err
+	}
+	bundle.Subscribe(func() {
+		if err := s.answerFor(bundle.Leaf); err != nil {
+			log.Error("serving the new certificate's names failed; keeping the old answers", zap.Error(err))
+		}
+	})
+	return s, nil
+}
+
+// answerFor computes the answers for the names of the current certificate,
+// unless they are the names answered already. It reads the certificate
+// under s.mu, so that of two bundle changes notified at once, the later
+// certificate's names win.
+func (s *Server) answerFor(current func() *x509.Certificate) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var self []string
+	if leaf := current(); leaf != nil {
+		self = leaf.DNSNames
+	}
+	if s.handler.table.Load() != nil && slices.Equal(self, s.selfNames) {
+		return nil
+	}
+	t, skipped, err := buildTable(s.opts, self, s.records)
+	if err != nil {
+		return err
+	}
+	if len(skipped) > 0 {
+		s.log.Info("own names not served: outside every zone",
+			zap.Strings("names", skipped), zap.Strings("zones", s.opts.Zones))
+	}
+	s.handler.table.Store(t)
+	s.selfNames = self
+	return nil
 }
 
 // Start binds the port and serves in the background. The error names the
 // listener and address.
-func (s *Server) Start(context.Context) error {
-	l, err := s.Listen()
-	if err != nil {
-		return err
-	}
+func (s *Server) Start(ctx context.Context) error {
 	idle := time.Duration(s.opts.IdleTimeout)
-	bl := newBatchListener(l, idle)
 	started := make(chan struct{})
 	srv := &mdns.Server{
-		Listener:          tls.NewListener(bl, s.tls),
 		Net:               "tcp-tls",
 		Handler:           s.handler,
 		MaxTCPQueries:     -1, // unlimited: a pipelining client must not lose queries
@@ -86,19 +114,24 @@ func (s *Server) Start(context.Context) error {
 		DecorateReader:    endRunts,
 		NotifyStartedFunc: func() { close(started) },
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.ActivateAndServe() }()
+	var bl *batchListener
+	err := s.Serve(func(l net.Listener) error {
+		bl = newBatchListener(l, idle)
+		srv.Listener = tls.NewListener(bl, s.tls)
+		return srv.ActivateAndServe()
+	})
+	if err != nil {
+		return err
+	}
 	select {
 	case <-started:
-	case err := <-served: // never started
-		_ = l.Close()
-		return fmt.Errorf("%s listener on %s: %w", Name, l.Addr(), err)
+	case <-s.Done(): // never started
+		return s.Shutdown(ctx, nil)
 	}
 	s.mu.Lock()
-	s.dns, s.listener, s.serveErr = srv, bl, served
+	s.dns, s.listener = srv, bl
 	s.mu.Unlock()
-	s.Serving(l.Addr().String())
-	s.log.Info("serving", zap.String("listener", Name), zap.String("addr", l.Addr().String()))
+	s.log.Info("serving", zap.String("listener", Name), zap.String("addr", s.Addr()))
 	return nil
 }
 
@@ -106,20 +139,18 @@ func (s *Server) Start(context.Context) error {
 // ctx is done, then closes the rest. It is safe before Start and twice.
 func (s *Server) Stop(ctx context.Context) error {
 	s.mu.Lock()
-	srv, bl, served := s.dns, s.listener, s.serveErr
-	s.dns, s.listener, s.serveErr = nil, nil, nil
+	srv, bl := s.dns, s.listener
+	s.dns, s.listener = nil, nil
 	s.mu.Unlock()
-	if srv == nil {
-		return nil // never started, or already stopped
-	}
-	defer s.Stopped()
-	if err := srv.ShutdownContext(ctx); err != nil {
-		s.log.Warn("drain deadline passed; closing remaining connections",
-			zap.String("listener", Name), zap.Int("connections", bl.openConns()))
-		bl.closeConns()
-	}
-	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {
-		return fmt.Errorf("%s %s: %w", Name, s.Addr(), err)
-	}
-	return nil
+	return s.Shutdown(ctx, func(ctx context.Context) error {
+		if srv == nil {
+			return nil
+		}
+		if err := srv.ShutdownContext(ctx); err != nil {
+			s.log.Warn("drain deadline passed; closing remaining connections",
+				zap.String("listener", Name), zap.Int("connections", bl.openConns()))
+			bl.closeConns()
+		}
+		return nil
+	}, net.ErrClosed)
 }

@@ -3,10 +3,13 @@ package dns_test
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"io"
 	"net"
+	"runtime"
 	"strconv"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,9 +20,9 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/bootgraph/bootgraph/internal/certtest"
+	"github.com/bootgraph/bootgraph/component"
+	"github.com/bootgraph/bootgraph/internal/testutil"
 	dnsmod "github.com/bootgraph/bootgraph/modules/dns"
-	"github.com/bootgraph/bootgraph/modules/plane"
 )
 
 // pipelined is the query with ID i in TestPipelining and its answer.
@@ -35,8 +38,8 @@ func pipelined(i int) (name string, qtype uint16, answer string) {
 // every answer.
 func TestPipelining(t *testing.T) {
 	t.Parallel()
-	c := newCA(t)
-	s, _ := startServer(t, dnsmod.Options{}, newBundle(t, c), nil, testRecords...)
+	c := testutil.NewCA(t)
+	s, _ := startServer(t, dnsmod.Options{}, testutil.NewBundle(t, c), nil, testRecords...)
 	conn := dial(t, s.Addr(), c.Roots())
 	const n = 1000
 	var queries []byte
@@ -72,8 +75,8 @@ func TestPipelining(t *testing.T) {
 // connection, open all along, keeps working.
 func TestMalformedInput(t *testing.T) {
 	t.Parallel()
-	c := newCA(t)
-	s, _ := startServer(t, dnsmod.Options{}, newBundle(t, c), nil)
+	c := testutil.NewCA(t)
+	s, _ := startServer(t, dnsmod.Options{}, testutil.NewBundle(t, c), nil)
 	bystander := dial(t, s.Addr(), c.Roots())
 
 	twoQuestions := question(11, "istiod.istio-system.svc.", mdns.TypeA)
@@ -144,8 +147,8 @@ func TestMalformedInput(t *testing.T) {
 // presented on the next handshake, and connections made before keep working.
 func TestServingCertHotReload(t *testing.T) {
 	t.Parallel()
-	c := newCA(t)
-	bundle := newBundle(t, c)
+	c := testutil.NewCA(t)
+	bundle := testutil.NewBundle(t, c)
 	s, _ := startServer(t, dnsmod.Options{}, bundle, nil)
 	serial := func(conn *tls.Conn) string {
 		require.NoError(t, conn.Handshake())
@@ -156,7 +159,9 @@ func TestServingCertHotReload(t *testing.T) {
 	require.Equal(t, bundle.Leaf().SerialNumber.String(), first)
 	assert.Equal(t, "dot", before.ConnectionState().NegotiatedProtocol, "ALPN dot (RFC 7858)")
 
-	chain, key, err := c.GenKeyCert([]string{"localhost"}, time.Hour)
+	// The same names: this test is about the TLS side (TestCertificateNames
+	// changes the names).
+	chain, key, err := c.GenKeyCert(testutil.DefaultNames, time.Hour)
 	require.NoError(t, err)
 	require.NoError(t, bundle.Set(chain, key, c.RootPEM()))
 	second := bundle.Leaf().SerialNumber.String()
@@ -174,7 +179,7 @@ func TestStartAddressInUse(t *testing.T) {
 	require.NoError(t, err)
 	defer taken.Close()
 	addr := taken.Addr().String()
-	s, err := dnsmod.NewServer(dnsmod.Options{Addr: addr}, newBundle(t, newCA(t)), zap.NewNop(), nil)
+	s, err := dnsmod.NewServer(dnsmod.Options{Addr: addr}, testutil.NewBundle(t, testutil.NewCA(t)), zap.NewNop(), nil)
 	require.NoError(t, err)
 
 	err = s.Start(context.Background())
@@ -187,11 +192,11 @@ func TestStartAddressInUse(t *testing.T) {
 
 func TestReadyAndAddr(t *testing.T) {
 	t.Parallel()
-	c := newCA(t)
-	bundle := newBundle(t, c)
+	c := testutil.NewCA(t)
+	bundle := testutil.NewBundle(t, c)
 	s, err := dnsmod.NewServer(dnsmod.Options{Addr: "127.0.0.1:0"}, bundle, zap.NewNop(), nil)
 	require.NoError(t, err)
-	var _ plane.Listener = s
+	var _ component.Listener = s
 	assert.Equal(t, "dns-over-tls", s.Name())
 	assert.Equal(t, dnsmod.Name, s.Name())
 	assert.Equal(t, "127.0.0.1:0", s.Addr(), "before Start, Addr is the configured address")
@@ -212,7 +217,7 @@ func TestReadyAndAddr(t *testing.T) {
 	assert.Len(t, exchange(t, s.Addr(), c.Roots(), question(1, "istiod.istio-system.svc.", mdns.TypeA)).Answer, 1)
 
 	// Readiness also requires a currently valid serving certificate.
-	certPEM, keyPEM := certtest.Expired(t)
+	certPEM, keyPEM := testutil.Expired(t)
 	require.NoError(t, bundle.Set(certPEM, keyPEM, c.RootPEM()))
 	err = s.Ready(context.Background())
 	require.Error(t, err)
@@ -224,8 +229,8 @@ func TestReadyAndAddr(t *testing.T) {
 // idle timeout; the client sees its connection closed and new ones refused.
 func TestStopClosesIdleConnections(t *testing.T) {
 	t.Parallel()
-	c := newCA(t)
-	s, stop := startServer(t, dnsmod.Options{IdleTimeout: plane.Duration(time.Hour)}, newBundle(t, c), nil)
+	c := testutil.NewCA(t)
+	s, stop := startServer(t, dnsmod.Options{IdleTimeout: component.Duration(time.Hour)}, testutil.NewBundle(t, c), nil)
 	conn := dial(t, s.Addr(), c.Roots())
 	_, err := conn.Write(frame(pack(t, question(1, "istiod.istio-system.svc.", mdns.TypeA))))
 	require.NoError(t, err)
@@ -247,25 +252,45 @@ func TestStopClosesIdleConnections(t *testing.T) {
 // TestStopDeadlineClosesStuckConnections: a client that sends queries but
 // never reads the answers blocks the server's writes; Stop waits for it
 // until its deadline, then closes the connection.
+//
+// Not parallel: it waits until a goroutine of the server is blocked writing
+// answers, which it tells from the goroutines' stacks, so no other test's
+// server may run meanwhile.
 func TestStopDeadlineClosesStuckConnections(t *testing.T) {
-	t.Parallel()
-	c := newCA(t)
+	c := testutil.NewCA(t)
 	core, logs := observer.New(zapcore.WarnLevel)
-	s, stop := startServer(t, dnsmod.Options{IdleTimeout: plane.Duration(time.Hour)}, newBundle(t, c), zap.New(core))
-	conn := dial(t, s.Addr(), c.Roots())
+	s, stop := startServer(t, dnsmod.Options{IdleTimeout: component.Duration(time.Hour)}, testutil.NewBundle(t, c), zap.New(core))
+	// The smallest receive buffer the kernel allows: a few answers fill it,
+	// and a server blocked writing stays blocked.
+	dialer := &net.Dialer{Timeout: 10 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
+		var err error
+		if cerr := rc.Control(func(fd uintptr) {
+			err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 1)
+		}); cerr != nil {
+			return cerr
+		}
+		return err
+	}}
+	conn, err := tls.DialWithDialer(dialer, "tcp", s.Addr(), clientTLS(c.Roots()))
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.NetConn().Close() }) // not conn.Close: it would wait for the writer
 	var batch []byte
 	for i := range 1000 {
 		batch = append(batch, frame(pack(t, question(uint16(i), "istiod.istio-system.svc.", mdns.TypeA)))...)
 	}
-	// Write until a write cannot finish: the server has stopped reading,
-	// which it does only while blocked writing answers nobody reads.
-	for stuck := false; !stuck; {
-		require.NoError(t, conn.SetWriteDeadline(time.Now().Add(time.Second)))
-		_, err := conn.Write(batch)
-		var netErr net.Error
-		stuck = errors.As(err, &netErr) && netErr.Timeout()
-		require.True(t, err == nil || stuck, "write: %v", err)
-	}
+	// Write until the connection breaks, never reading: the server answers
+	// until the answers fill the buffers, then blocks writing.
+	written := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := conn.Write(batch); err != nil {
+				written <- err
+				return
+			}
+		}
+	}()
+	require.Eventually(t, serverBlockedWriting, time.Minute, 10*time.Millisecond,
+		"no goroutine of the server blocked writing answers")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
@@ -279,30 +304,187 @@ func TestStopDeadlineClosesStuckConnections(t *testing.T) {
 		t.Fatal("Stop did not close the stuck connection after its deadline")
 	}
 	assert.Equal(t, 1, logs.FilterMessage("drain deadline passed; closing remaining connections").Len())
+	select {
+	case err := <-written:
+		assert.Error(t, err, "the server closed the connection")
+	case <-time.After(20 * time.Second):
+		t.Fatal("the client's write did not fail after the server closed the connection")
+	}
+}
+
+// serverBlockedWriting reports whether a goroutine waits, in the server's
+// batchConn, until its socket can take more bytes.
+func serverBlockedWriting() bool {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "[IO wait") && strings.Contains(g, "dns.(*batchConn).flushLocked") &&
+			strings.Contains(g, "waitWrite") {
+			return true
+		}
+	}
+	return false
 }
 
 // TestIdleTimeout: a connection that sends nothing more is closed after the
 // idle timeout.
 func TestIdleTimeout(t *testing.T) {
 	t.Parallel()
-	c := newCA(t)
-	s, _ := startServer(t, dnsmod.Options{IdleTimeout: plane.Duration(100 * time.Millisecond)}, newBundle(t, c), nil)
-	conn := dial(t, s.Addr(), c.Roots())
-	_, err := conn.Write(frame(pack(t, question(1, "istiod.istio-system.svc.", mdns.TypeA))))
-	require.NoError(t, err)
-	require.Len(t, readResponse(t, conn).Answer, 1)
+	c := testutil.NewCA(t)
+	s, _ := startServer(t, dnsmod.Options{IdleTimeout: component.Duration(time.Second)}, testutil.NewBundle(t, c), nil)
+	// The timeout runs from the connection's start too: on a busy machine
+	// it may close the connection before the first answer. Try again then.
+	var conn *tls.Conn
+	for attempt := 1; conn == nil; attempt++ {
+		try, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", s.Addr(), clientTLS(c.Roots()))
+		if err == nil {
+			conn = try
+			t.Cleanup(func() { try.Close() })
+			_, err = conn.Write(frame(pack(t, question(1, "istiod.istio-system.svc.", mdns.TypeA))))
+		}
+		var raw []byte
+		if err == nil {
+			raw, err = readMsg(conn)
+		}
+		if err != nil {
+			require.Less(t, attempt, 10, "no answer before the idle timeout: %v", err)
+			conn = nil
+			continue
+		}
+		resp := new(mdns.Msg)
+		require.NoError(t, resp.Unpack(raw))
+		require.Len(t, resp.Answer, 1)
+	}
 	start := time.Now()
 
-	_, err = readMsg(conn)
+	_, err := readMsg(conn)
 
 	require.ErrorIs(t, err, io.EOF, "the server closed the idle connection")
-	assert.Less(t, time.Since(start), 5*time.Second, "closed after the configured idle timeout, not miekg/dns's default of 8s")
+	assert.Less(t, time.Since(start), 6*time.Second, "closed after the configured idle timeout, not miekg/dns's default of 8s")
 }
 
 func TestStopWithoutStart(t *testing.T) {
 	t.Parallel()
-	s, err := dnsmod.NewServer(dnsmod.Options{Addr: "127.0.0.1:0"}, newBundle(t, newCA(t)), zap.NewNop(), nil)
+	s, err := dnsmod.NewServer(dnsmod.Options{Addr: "127.0.0.1:0"}, testutil.NewBundle(t, testutil.NewCA(t)), zap.NewNop(), nil)
 	require.NoError(t, err)
 	require.NoError(t, s.Stop(context.Background()))
 	require.NoError(t, s.Stop(context.Background()))
+}
+
+// TestCertificateNames: the own names are those of the bundle's
+// certificate. A certificate with other names, set into the same bundle,
+// changes the answers at once, on connections made before too; contributed
+// records stay. A new certificate with the same names leaves them be.
+func TestCertificateNames(t *testing.T) {
+	t.Parallel()
+	c := testutil.NewCA(t)
+	bundle := testutil.NewBundle(t, c, "istiod.istio-system.svc", "localhost")
+	core, logs := observer.New(zapcore.InfoLevel)
+	xds := testRecords[0] // no SRV record: it would keep istiod.istio-system.svc as an empty non-terminal
+	s, _ := startServer(t, dnsmod.Options{}, bundle, zap.New(core), xds)
+	before := dial(t, s.Addr(), c.Roots())
+	var id uint16
+	ask := func(name string, qtype uint16) *mdns.Msg {
+		t.Helper()
+		id++
+		_, err := before.Write(frame(pack(t, question(id, name, qtype))))
+		require.NoError(t, err)
+		resp := readResponse(t, before)
+		fresh := exchange(t, s.Addr(), c.Roots(), question(id, name, qtype))
+		assert.Equal(t, resp.String(), fresh.String(), "a new connection gets the same answer")
+		return resp
+	}
+	rcode := func(m *mdns.Msg) string { return mdns.RcodeToString[m.Rcode] }
+	notServed := func() int { return logs.FilterMessage("own names not served: outside every zone").Len() }
+
+	resp := ask("istiod.istio-system.svc.", mdns.TypeA)
+	assert.Equal(t, []string{"istiod.istio-system.svc.\t30\tIN\tA\t127.0.0.1"}, rrs(resp.Answer))
+	assert.Equal(t, "NXDOMAIN", rcode(ask("istiod-new.istio-system.svc.", mdns.TypeA)))
+	require.Equal(t, 1, notServed(), "localhost")
+
+	chain, key, err := c.GenKeyCert([]string{"istiod-new.istio-system.svc", "localhost"}, time.Hour)
+	require.NoError(t, err)
+	require.NoError(t, bundle.Set(chain, key, c.RootPEM()))
+
+	resp = ask("istiod-new.istio-system.svc.", mdns.TypeA)
+	assert.Equal(t, "NOERROR", rcode(resp))
+	assert.Equal(t, []string{"istiod-new.istio-system.svc.\t30\tIN\tA\t127.0.0.1"}, rrs(resp.Answer), "the new name answers")
+	resp = ask("istiod-new.istio-system.svc.", mdns.TypeAAAA)
+	assert.Equal(t, []string{"istiod-new.istio-system.svc.\t30\tIN\tAAAA\t::1"}, rrs(resp.Answer))
+	resp = ask("istiod.istio-system.svc.", mdns.TypeA)
+	assert.Equal(t, "NXDOMAIN", rcode(resp), "the old name is gone")
+	assert.Empty(t, resp.Answer)
+	resp = ask("istio-system.svc.", mdns.TypeNS)
+	assert.Equal(t, []string{"istio-system.svc.\t30\tIN\tNS\tistiod-new.istio-system.svc."}, rrs(resp.Answer), "the zone's NS follows")
+	resp = ask("xds.istio-system.svc.", mdns.TypeA)
+	assert.Equal(t, []string{"xds.istio-system.svc.\t5\tIN\tA\t10.0.0.1"}, rrs(resp.Answer), "contributed records stay")
+	assert.Equal(t, 2, notServed(), "the answers were computed again")
+
+	chain, key, err = c.GenKeyCert([]string{"istiod-new.istio-system.svc", "localhost"}, time.Hour)
+	require.NoError(t, err)
+	require.NoError(t, bundle.Set(chain, key, c.RootPEM()))
+	assert.Equal(t, 2, notServed(), "same names: the answers are kept")
+	assert.Len(t, ask("istiod-new.istio-system.svc.", mdns.TypeA).Answer, 1)
+}
+
+// TestCertificateNamesConcurrentSets: certificates with different names,
+// set at once from several goroutines while queries are answered: the
+// answers end with the names of the certificate the bundle ends with.
+func TestCertificateNamesConcurrentSets(t *testing.T) {
+	t.Parallel()
+	c := testutil.NewCA(t)
+	bundle := testutil.NewBundle(t, c, "a.istio-system.svc", "localhost")
+	s, _ := startServer(t, dnsmod.Options{}, bundle, nil)
+	type cert struct{ chain, key []byte }
+	var certs []cert
+	for _, name := range []string{"a.istio-system.svc", "b.istio-system.svc", "c.istio-system.svc"} {
+		chain, key, err := c.GenKeyCert([]string{name, "localhost"}, time.Hour)
+		require.NoError(t, err)
+		certs = append(certs, cert{chain, key})
+	}
+	conn := dial(t, s.Addr(), c.Roots())
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 30 {
+				cert := certs[(g+i)%len(certs)]
+				if err := bundle.Set(cert.chain, cert.key, c.RootPEM()); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := range 30 { // meanwhile, every answer is one of the names' or NXDOMAIN
+		_, err := conn.Write(frame(pack(t, question(uint16(i), "b.istio-system.svc.", mdns.TypeA))))
+		require.NoError(t, err)
+		resp := readResponse(t, conn)
+		require.Contains(t, []int{mdns.RcodeSuccess, mdns.RcodeNameError}, resp.Rcode)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+
+	final := bundle.Leaf().DNSNames[0]
+	for _, name := range []string{"a.istio-system.svc", "b.istio-system.svc", "c.istio-system.svc"} {
+		resp := exchange(t, s.Addr(), c.Roots(), question(1, name+".", mdns.TypeA))
+		if name == final {
+			assert.Len(t, resp.Answer, 1, "%s: the bundle's certificate's name", name)
+		} else {
+			assert.Equal(t, "NXDOMAIN", mdns.RcodeToString[resp.Rcode], "%s, while the bundle's certificate is for %s", name, final)
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bootgraph/bootgraph/internal/testutil"
 	dnsmod "github.com/bootgraph/bootgraph/modules/dns"
 )
 
@@ -54,10 +55,10 @@ func TestKdig(t *testing.T) {
 	kdig := lookTool(t, "kdig", "knot-dnsutils")
 	// The plane's own serving certificate (kdig 3.2 refuses one with an
 	// empty subject: modules/ca names serving certificates for that).
-	c := newCA(t)
+	c := testutil.NewCA(t)
 	rootFile := t.TempDir() + "/root-cert.pem"
 	require.NoError(t, os.WriteFile(rootFile, c.RootPEM(), 0o600))
-	s, _ := startServer(t, dnsmod.Options{}, newBundle(t, c), nil)
+	s, _ := startServer(t, dnsmod.Options{}, testutil.NewBundle(t, c), nil)
 	host, port, err := net.SplitHostPort(s.Addr())
 	require.NoError(t, err)
 	base := []string{"@" + host, "-p", port, "+tls-ca=" + rootFile, "+tls-hostname=localhost", "+timeout=10", "+retry=0"}
@@ -81,10 +82,10 @@ func TestKdig(t *testing.T) {
 func TestDig(t *testing.T) {
 	t.Parallel()
 	dig := lookTool(t, "dig", "bind9-dnsutils")
-	c := newCA(t)
+	c := testutil.NewCA(t)
 	rootFile := t.TempDir() + "/root-cert.pem"
 	require.NoError(t, os.WriteFile(rootFile, c.RootPEM(), 0o600))
-	s, _ := startServer(t, dnsmod.Options{}, newBundle(t, c), nil)
+	s, _ := startServer(t, dnsmod.Options{}, testutil.NewBundle(t, c), nil)
 	host, port, err := net.SplitHostPort(s.Addr())
 	require.NoError(t, err)
 	base := []string{"@" + host, "-p", port, "+tls", "+tls-ca=" + rootFile, "+tls-hostname=localhost", "+time=10", "+tries=1"}
@@ -102,7 +103,7 @@ func TestDig(t *testing.T) {
 
 	// A CA file that does not hold the server's root fails verification.
 	otherRoot := t.TempDir() + "/other.pem"
-	require.NoError(t, os.WriteFile(otherRoot, newCA(t).RootPEM(), 0o600))
+	require.NoError(t, os.WriteFile(otherRoot, testutil.NewCA(t).RootPEM(), 0o600))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	bad, err := exec.CommandContext(ctx, dig, "@"+host, "-p", port, "+tls", "+tls-ca="+otherRoot, "+tls-hostname=localhost",

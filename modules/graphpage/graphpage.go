@@ -15,6 +15,7 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
+	"github.com/bootgraph/bootgraph/component"
 	"github.com/bootgraph/bootgraph/graph"
 	"github.com/bootgraph/bootgraph/graph/view"
 	"github.com/bootgraph/bootgraph/modules/monitoring"
@@ -26,11 +27,27 @@ const (
 	PathJSON = "/debug/graph.json"
 )
 
+// Options configure the page; there are none yet.
+type Options struct{}
+
+// SetDefaults implements component.Options.
+func (*Options) SetDefaults() {}
+
+// Validate implements component.Options.
+func (*Options) Validate() error { return nil }
+
+// Part describes the page to the config layer.
+var Part = component.Define[Options](component.Definition[Options]{
+	Name:  "graphpage",
+	Doc:   "the plane's own graph, live, on the monitoring listener: " + PathHTML + " and " + PathJSON,
+	Build: func(Options) []fx.Option { return []fx.Option{fx.Invoke(register)} },
+})
+
+func init() { component.Register(Part) }
+
 // Module registers the page on the monitoring listener, when the plane has
 // one. It needs a graph.Source (bootgraph.New supplies the plane itself).
-func Module() fx.Option {
-	return fx.Module("graphpage", fx.Invoke(register))
-}
+func Module() fx.Option { return Part.Module(Options{}) }
 
 type params struct {
 	fx.In

@@ -14,9 +14,13 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/bootgraph/bootgraph"
+	"github.com/bootgraph/bootgraph/config"
 	"github.com/bootgraph/bootgraph/graph"
+	"github.com/bootgraph/bootgraph/modules/dns"
 	"github.com/bootgraph/bootgraph/modules/graphpage"
+	"github.com/bootgraph/bootgraph/modules/grpc"
 	"github.com/bootgraph/bootgraph/modules/monitoring"
+	"github.com/bootgraph/bootgraph/modules/webhook"
 )
 
 func get(t *testing.T, url string) (string, string) {
@@ -30,12 +34,27 @@ func get(t *testing.T, url string) (string, string) {
 	return resp.Header.Get("Content-Type"), string(body)
 }
 
+// newConfig is the built-in plane's configuration, the graph page on by
+// default, with every listener on a free loopback port and local state in
+// a temporary directory.
+func newConfig(t *testing.T) *config.Config {
+	t.Helper()
+	cfg := config.New()
+	cfg.Logger = zap.NewNop()
+	cfg.DataDir = t.TempDir()
+	config.Options[grpc.Options](cfg, "grpc").Addr = "127.0.0.1:0"
+	config.Options[webhook.Options](cfg, "webhook").Addr = "127.0.0.1:0"
+	config.Options[dns.Options](cfg, "dns").Addr = "127.0.0.1:0"
+	config.Options[monitoring.Options](cfg, "monitoring").Addr = "127.0.0.1:0"
+	return cfg
+}
+
 // A running plane serves its own graph, with the timings of this start.
 func TestLivePlaneGraph(t *testing.T) {
-	cfg := bootgraph.Config{DataDir: t.TempDir(), Logger: zap.NewNop()}
-	cfg.GRPC.Addr, cfg.Webhook.Addr, cfg.DNS.Addr, cfg.Monitoring.Addr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg := newConfig(t)
+	require.True(t, cfg.Enabled(graphpage.Part.Name()), "the graph page is on by default")
 	var mon *monitoring.Server
-	p, err := bootgraph.New(cfg, graphpage.Module(), fx.Populate(&mon))
+	p, err := cfg.Build(fx.Populate(&mon))
 	require.NoError(t, err)
 	require.NoError(t, p.Start(context.Background()))
 	defer p.Stop(context.Background())
@@ -74,11 +93,35 @@ func TestLivePlaneGraph(t *testing.T) {
 
 // Without a monitoring listener there is nowhere to serve: nothing fails.
 func TestWithoutMonitoring(t *testing.T) {
-	cfg := bootgraph.Config{DataDir: t.TempDir(), Logger: zap.NewNop()}
-	cfg.Monitoring.Enabled = new(bool)
-	cfg.GRPC.Addr, cfg.Webhook.Addr, cfg.DNS.Addr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	p, err := bootgraph.New(cfg, graphpage.Module())
+	cfg := newConfig(t)
+	require.NoError(t, cfg.SetEnabled("monitoring", false))
+	p, err := cfg.Build()
 	require.NoError(t, err)
 	require.NoError(t, p.Start(context.Background()))
 	require.NoError(t, p.Stop(context.Background()))
+}
+
+// In a Go program, graphpage.Module adds the page to a plane of its own
+// making: here the monitoring listener alone, whose own graph it serves.
+func TestModule(t *testing.T) {
+	var mon *monitoring.Server
+	p, err := bootgraph.New(bootgraph.Options{Logger: zap.NewNop()},
+		monitoring.Module(monitoring.Options{Addr: "127.0.0.1:0"}),
+		graphpage.Module(),
+		fx.Populate(&mon),
+	)
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background()))
+	defer p.Stop(context.Background())
+
+	contentType, body := get(t, "http://"+mon.Addr()+graphpage.PathJSON)
+	assert.Equal(t, "application/json", contentType)
+	g, err := graph.ReadJSON(strings.NewReader(body))
+	require.NoError(t, err)
+	var keys []string
+	for _, n := range g.Nodes {
+		keys = append(keys, n.Key)
+	}
+	assert.Contains(t, strings.Join(keys, " "), "monitoring.provideServer", "the page shows the plane it runs in")
+	assert.NotContains(t, strings.Join(keys, " "), "ca.provideCA")
 }

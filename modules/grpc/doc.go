@@ -5,7 +5,7 @@
 // later, and verifies a client certificate when one is given
 // (tls.VerifyClientCertIfGiven) against the bundle's roots, re-read on every
 // handshake so the client-CA pool follows the CA. Services join through the
-// "grpc.services" value group and are registered in the constructor, before
+// "grpc.services" value group (Register, ProvideService) and are registered in the constructor, before
 // OnStart binds the port; the gRPC health service and server reflection are
 // always registered. OnStop drains in-flight calls until the stop deadline,
 // then closes what remains.

@@ -15,39 +15,22 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/bootgraph/bootgraph/caclient"
-	"github.com/bootgraph/bootgraph/internal/servetest"
+	"github.com/bootgraph/bootgraph/internal/testutil"
 	"github.com/bootgraph/bootgraph/modules/ca"
-	"github.com/bootgraph/bootgraph/modules/dnscert"
 	grpcmod "github.com/bootgraph/bootgraph/modules/grpc"
+	"github.com/bootgraph/bootgraph/modules/servingcert"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func newCA(t *testing.T) *ca.CA {
-	t.Helper()
-	c, err := ca.New(ca.Options{DataDir: t.TempDir()}, nil, nil)
-	require.NoError(t, err)
-	return c
-}
-
-// newBundle returns the istiod provider's bundle for c, with the loopback
-// names a local plane uses.
-func newBundle(t *testing.T, c *ca.CA) *dnscert.Bundle {
-	t.Helper()
-	opts := dnscert.Options{LoopbackNames: true}
-	opts.SetDefaults()
-	p, err := dnscert.NewIstiodProvider(c, opts, zap.NewNop())
-	require.NoError(t, err)
-	return p.Bundle()
-}
-
 // startServer starts a secure gRPC server on 127.0.0.1:0, stopped when the
 // test ends; the returned stop is its Stop, for tests that stop it earlier.
-func startServer(t *testing.T, opts grpcmod.Options, bundle *dnscert.Bundle, log *zap.Logger, services ...grpcmod.Service) (*grpcmod.Server, func(context.Context) error) {
+func startServer(t *testing.T, opts grpcmod.Options, bundle *servingcert.Bundle, log *zap.Logger, services ...grpcmod.Service) (*grpcmod.Server, func(context.Context) error) {
 	t.Helper()
 	if opts.Addr == "" {
 		opts.Addr = "127.0.0.1:0"
@@ -56,7 +39,7 @@ func startServer(t *testing.T, opts grpcmod.Options, bundle *dnscert.Bundle, log
 		log = zap.NewNop()
 	}
 	s := grpcmod.NewServer(opts, bundle, log, services)
-	servetest.Start(t, s)
+	testutil.Start(t, s)
 	return s, s.Stop
 }
 
@@ -107,24 +90,50 @@ func newBlocker() *blocker {
 	return &blocker{entered: make(chan struct{}, 16), release: make(chan struct{})}
 }
 
-func (b *blocker) service() grpcmod.Service {
-	return grpcmod.ServiceFunc(func(r gogrpc.ServiceRegistrar) {
+func (b *blocker) service() grpcmod.Service { return grpcmod.ServiceFunc(b.register) }
+
+// register puts the Blocker service on r.
+func (b *blocker) register(r grpcmod.ServiceRegistrar) {
+	r.RegisterService(&gogrpc.ServiceDesc{
+		ServiceName: blockerService,
+		HandlerType: (*any)(nil),
+		Methods: []gogrpc.MethodDesc{{
+			MethodName: "Block",
+			Handler: func(_ any, ctx context.Context, dec func(any) error, _ gogrpc.UnaryServerInterceptor) (any, error) {
+				if err := dec(new(emptypb.Empty)); err != nil {
+					return nil, err
+				}
+				b.entered <- struct{}{}
+				select {
+				case <-b.release:
+					return &emptypb.Empty{}, nil
+				case <-ctx.Done():
+					return nil, status.FromContextError(ctx.Err()).Err()
+				}
+			},
+		}},
+	}, struct{}{})
+}
+
+const (
+	echoServiceName = "bootgraph.test.Echo"
+	echoMethod      = "/" + echoServiceName + "/Echo"
+)
+
+// echoService answers /bootgraph.test.Echo/Echo with the string it is sent.
+func echoService() grpcmod.Service {
+	return grpcmod.ServiceFunc(func(r grpcmod.ServiceRegistrar) {
 		r.RegisterService(&gogrpc.ServiceDesc{
-			ServiceName: blockerService,
+			ServiceName: echoServiceName,
 			HandlerType: (*any)(nil),
 			Methods: []gogrpc.MethodDesc{{
-				MethodName: "Block",
-				Handler: func(_ any, ctx context.Context, dec func(any) error, _ gogrpc.UnaryServerInterceptor) (any, error) {
-					if err := dec(new(emptypb.Empty)); err != nil {
+				MethodName: "Echo",
+				Handler: func(_ any, _ context.Context, dec func(any) error, _ gogrpc.UnaryServerInterceptor) (any, error) {
+					in := new(wrapperspb.StringValue)
+					if err := dec(in); err != nil {
 						return nil, err
 					}
-					b.entered <- struct{}{}
-					select {
-					case <-b.release:
-						return &emptypb.Empty{}, nil
-					case <-ctx.Done():
-						return nil, status.FromContextError(ctx.Err()).Err()
-					}
+					return in, nil
 				},
 			}},
 		}, struct{}{})

@@ -1,33 +1,52 @@
 package grpc
 
 import (
+	"reflect"
+
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
-	"github.com/bootgraph/bootgraph/modules/dnscert"
-	"github.com/bootgraph/bootgraph/modules/plane"
+	"github.com/bootgraph/bootgraph/component"
+	"github.com/bootgraph/bootgraph/modules/servingcert"
 )
 
+// Part describes the secure gRPC listener to the config layer and the engine.
+var Part = component.Define[Options](component.Definition[Options]{
+	Name: "grpc",
+	Doc: "the secure gRPC listener (istiod's 15012): TLS with the serving certificate, client certificates " +
+		"verified if given; every service registered before it serves",
+	Provides: []reflect.Type{reflect.TypeFor[*Server]()},
+	Flags:    []component.Flag[Options]{{Name: "grpc-addr", Path: "addr", Usage: "secure gRPC listen address"}},
+	Build:    build,
+})
+
+func init() { component.Register(Part) }
+
 // Module provides *Server, the secure gRPC listener, and adds it to the
-// plane's listeners. It needs *dnscert.Bundle and a *zap.Logger.
-func Module(opts Options) fx.Option {
-	opts.SetDefaults()
-	return fx.Module("grpc",
-		fx.Supply(fx.Private, opts),
+// plane's listeners. It needs *servingcert.Bundle and a *zap.Logger;
+// services join with Register and ProvideService.
+func Module(opts Options) fx.Option { return Part.Module(opts) }
+
+func build(opts Options) []fx.Option {
+	return []fx.Option{
+		component.Announce(Name, opts.Addr),
 		fx.Provide(provideServer),
-		fx.Invoke(func(*Server) {}), // a listener in the composition always starts
-	)
+		fx.Invoke(start),
+	}
 }
+
+// start asks for the server: a listener in the composition always starts.
+func start(*Server) {}
 
 type serverParams struct {
 	fx.In
 	Lifecycle fx.Lifecycle
 	Options   Options
-	Bundle    *dnscert.Bundle
+	Bundle    *servingcert.Bundle
 	Log       *zap.Logger
 	Services  []Service `group:"grpc.services"`
 }
 
-func provideServer(p serverParams) plane.ListenerResult[*Server] {
-	return plane.Serve(p.Lifecycle, NewServer(p.Options, p.Bundle, p.Log.Named("grpc"), p.Services))
+func provideServer(p serverParams) component.Served[*Server] {
+	return component.Serve(p.Lifecycle, NewServer(p.Options, p.Bundle, p.Log.Named("grpc"), p.Services))
 }

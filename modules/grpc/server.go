@@ -3,9 +3,6 @@ package grpc
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"fmt"
-	"sync"
 
 	"go.uber.org/zap"
 	gogrpc "google.golang.org/grpc"
@@ -14,8 +11,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
-	"github.com/bootgraph/bootgraph/modules/dnscert"
-	"github.com/bootgraph/bootgraph/modules/plane"
+	"github.com/bootgraph/bootgraph/component"
+	"github.com/bootgraph/bootgraph/modules/servingcert"
 )
 
 // Name is the listener's name in logs, errors and readiness.
@@ -23,26 +20,23 @@ const Name = "secure-grpc"
 
 // Server is the secure gRPC listener.
 type Server struct {
-	*plane.Binding // Name, Addr, Ready
+	*component.Binding // Name, Addr, Ready
 
 	log    *zap.Logger
 	grpc   *gogrpc.Server
 	health *health.Server
-
-	mu       sync.Mutex
-	serveErr chan error
 }
 
 // NewServer builds the server and registers services on it; it does not
 // listen until Start.
-func NewServer(opts Options, bundle *dnscert.Bundle, log *zap.Logger, services []Service) *Server {
+func NewServer(opts Options, bundle *servingcert.Bundle, log *zap.Logger, services []Service) *Server {
 	tlsCfg := bundle.ServerTLSConfig(&tls.Config{
 		MinVersion: tls.VersionTLS12,
 		ClientAuth: tls.VerifyClientCertIfGiven,
 		NextProtos: []string{"h2"}, // gRPC requires ALPN h2
 	})
 	s := &Server{
-		Binding: plane.NewBinding(Name, opts.Addr, bundle.Valid),
+		Binding: component.NewBinding(Name, opts.Addr, bundle.Valid),
 		log:     log,
 		grpc:    gogrpc.NewServer(gogrpc.Creds(credentials.NewTLS(tlsCfg))),
 		health:  health.NewServer(),
@@ -62,43 +56,28 @@ func (s *Server) GRPC() *gogrpc.Server { return s.grpc }
 // Start binds the port and serves in the background. The error names the
 // listener and address.
 func (s *Server) Start(context.Context) error {
-	l, err := s.Listen()
-	if err != nil {
+	if err := s.Serve(s.grpc.Serve); err != nil {
 		return err
 	}
-	served := make(chan error, 1)
-	s.mu.Lock()
-	s.serveErr = served
-	s.mu.Unlock()
-	s.Serving(l.Addr().String())
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	go func() { served <- s.grpc.Serve(l) }()
-	s.log.Info("serving", zap.String("listener", Name), zap.String("addr", l.Addr().String()))
+	s.log.Info("serving", zap.String("listener", Name), zap.String("addr", s.Addr()))
 	return nil
 }
 
-// Stop drains in-flight calls until ctx is done, then closes the rest.
+// Stop drains in-flight calls until ctx is done, then closes the rest. It
+// is safe before Start and more than once.
 func (s *Server) Stop(ctx context.Context) error {
-	s.health.Shutdown()
-	drained := make(chan struct{})
-	go func() { s.grpc.GracefulStop(); close(drained) }()
-	select {
-	case <-drained:
-	case <-ctx.Done():
-		s.log.Warn("drain deadline passed; closing remaining connections", zap.String("listener", Name))
-		s.grpc.Stop()
-		<-drained
-	}
-	s.mu.Lock()
-	served := s.serveErr
-	s.serveErr = nil
-	s.mu.Unlock()
-	if served == nil {
-		return nil // never started, or already stopped
-	}
-	defer s.Stopped()
-	if err := <-served; err != nil && !errors.Is(err, gogrpc.ErrServerStopped) {
-		return fmt.Errorf("%s %s: %w", Name, s.Addr(), err)
-	}
-	return nil
+	return s.Shutdown(ctx, func(ctx context.Context) error {
+		s.health.Shutdown()
+		drained := make(chan struct{})
+		go func() { s.grpc.GracefulStop(); close(drained) }()
+		select {
+		case <-drained:
+		case <-ctx.Done():
+			s.log.Warn("drain deadline passed; closing remaining connections", zap.String("listener", Name))
+			s.grpc.Stop()
+			<-drained
+		}
+		return nil
+	}, gogrpc.ErrServerStopped)
 }

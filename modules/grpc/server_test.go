@@ -3,8 +3,10 @@ package grpc_test
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,20 +24,22 @@ import (
 	"google.golang.org/grpc/peer"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/bootgraph/bootgraph/caclient"
-	"github.com/bootgraph/bootgraph/internal/certtest"
+	"github.com/bootgraph/bootgraph/component"
+	"github.com/bootgraph/bootgraph/component/grpcservice"
+	"github.com/bootgraph/bootgraph/internal/testutil"
 	"github.com/bootgraph/bootgraph/modules/ca"
 	grpcmod "github.com/bootgraph/bootgraph/modules/grpc"
-	"github.com/bootgraph/bootgraph/modules/plane"
 )
 
 const caServiceName = "istio.v1.auth.IstioCertificateService"
 
 func TestServerHealthAndReflection(t *testing.T) {
 	t.Parallel()
-	c := newCA(t)
-	bundle := newBundle(t, c)
+	c := testutil.NewCA(t)
+	bundle := testutil.NewBundle(t, c)
 	s, _ := startServer(t, grpcmod.Options{}, bundle, nil, ca.NewService(c, nil, nil))
 	conn := dial(t, s.Addr(), c.Roots(), nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -81,8 +85,8 @@ func TestServerHealthAndReflection(t *testing.T) {
 
 func TestServerClientCertificates(t *testing.T) {
 	t.Parallel()
-	c, foreign := newCA(t), newCA(t)
-	s, _ := startServer(t, grpcmod.Options{}, newBundle(t, c), nil, ca.NewService(c, nil, nil))
+	c, foreign := testutil.NewCA(t), testutil.NewCA(t)
+	s, _ := startServer(t, grpcmod.Options{}, testutil.NewBundle(t, c), nil, ca.NewService(c, nil, nil))
 	const identity = "spiffe://cluster.local/ns/a/sa/b"
 	ownCert := workloadCert(t, c, identity)
 	foreignCert := workloadCert(t, foreign, identity)
@@ -132,8 +136,8 @@ func TestServerClientCertificates(t *testing.T) {
 // is refused with a TLS alert.
 func TestServerVerifiesClientCertsAtHandshake(t *testing.T) {
 	t.Parallel()
-	c, foreign := newCA(t), newCA(t)
-	s, _ := startServer(t, grpcmod.Options{}, newBundle(t, c), nil)
+	c, foreign := testutil.NewCA(t), testutil.NewCA(t)
+	s, _ := startServer(t, grpcmod.Options{}, testutil.NewBundle(t, c), nil)
 	own := workloadCert(t, c, "spiffe://cluster.local/ns/a/sa/b")
 	alien := workloadCert(t, foreign, "spiffe://cluster.local/ns/a/sa/b")
 
@@ -173,8 +177,8 @@ func TestServerVerifiesClientCertsAtHandshake(t *testing.T) {
 // server sees a certificate set into the bundle after Start.
 func TestServerServingCertHotReload(t *testing.T) {
 	t.Parallel()
-	c := newCA(t)
-	bundle := newBundle(t, c)
+	c := testutil.NewCA(t)
+	bundle := testutil.NewBundle(t, c)
 	s, _ := startServer(t, grpcmod.Options{}, bundle, nil)
 	serialOf := func() string {
 		conn := dial(t, s.Addr(), c.Roots(), nil)
@@ -204,8 +208,8 @@ func TestServerStartAddressInUse(t *testing.T) {
 	require.NoError(t, err)
 	defer taken.Close()
 	addr := taken.Addr().String()
-	c := newCA(t)
-	s := grpcmod.NewServer(grpcmod.Options{Addr: addr}, newBundle(t, c), zap.NewNop(), nil)
+	c := testutil.NewCA(t)
+	s := grpcmod.NewServer(grpcmod.Options{Addr: addr}, testutil.NewBundle(t, c), zap.NewNop(), nil)
 
 	err = s.Start(context.Background())
 
@@ -217,10 +221,10 @@ func TestServerStartAddressInUse(t *testing.T) {
 
 func TestServerReadyAndAddr(t *testing.T) {
 	t.Parallel()
-	c := newCA(t)
-	bundle := newBundle(t, c)
+	c := testutil.NewCA(t)
+	bundle := testutil.NewBundle(t, c)
 	s := grpcmod.NewServer(grpcmod.Options{Addr: "127.0.0.1:0"}, bundle, zap.NewNop(), nil)
-	var _ plane.Listener = s
+	var _ component.Listener = s
 	assert.Equal(t, grpcmod.Name, s.Name())
 	assert.Equal(t, "secure-grpc", s.Name())
 	assert.Equal(t, "127.0.0.1:0", s.Addr(), "before Start, Addr is the configured address")
@@ -244,7 +248,7 @@ func TestServerReadyAndAddr(t *testing.T) {
 	probe.Close()
 
 	// Readiness also requires a currently valid serving certificate.
-	certPEM, keyPEM := certtest.Expired(t)
+	certPEM, keyPEM := testutil.Expired(t)
 	require.NoError(t, bundle.Set(certPEM, keyPEM, c.RootPEM()))
 	err = s.Ready(context.Background())
 	require.Error(t, err)
@@ -254,9 +258,9 @@ func TestServerReadyAndAddr(t *testing.T) {
 
 func TestServerStopDrainsInFlightCalls(t *testing.T) {
 	t.Parallel()
-	c := newCA(t)
+	c := testutil.NewCA(t)
 	b := newBlocker()
-	s, stop := startServer(t, grpcmod.Options{}, newBundle(t, c), nil, b.service())
+	s, stop := startServer(t, grpcmod.Options{}, testutil.NewBundle(t, c), nil, b.service())
 	addr := s.Addr()
 	conn := dial(t, addr, c.Roots(), nil)
 	result := b.call(conn)
@@ -292,10 +296,10 @@ func TestServerStopDrainsInFlightCalls(t *testing.T) {
 
 func TestServerStopExpiredContextForcesClose(t *testing.T) {
 	t.Parallel()
-	c := newCA(t)
+	c := testutil.NewCA(t)
 	b := newBlocker()
 	core, logs := observer.New(zapcore.WarnLevel)
-	s, stop := startServer(t, grpcmod.Options{}, newBundle(t, c), zap.New(core), b.service())
+	s, stop := startServer(t, grpcmod.Options{}, testutil.NewBundle(t, c), zap.New(core), b.service())
 	conn := dial(t, s.Addr(), c.Roots(), nil)
 	result := b.call(conn)
 	waitEntered(t, b)
@@ -314,8 +318,8 @@ func TestServerStopExpiredContextForcesClose(t *testing.T) {
 
 func TestServerStopNotifiesHealthWatchers(t *testing.T) {
 	t.Parallel()
-	c := newCA(t)
-	s, stop := startServer(t, grpcmod.Options{}, newBundle(t, c), nil)
+	c := testutil.NewCA(t)
+	s, stop := startServer(t, grpcmod.Options{}, testutil.NewBundle(t, c), nil)
 	conn := dial(t, s.Addr(), c.Roots(), nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -350,7 +354,8 @@ func TestOptions(t *testing.T) {
 	}{
 		{"defaults", grpcmod.Options{}, true, grpcmod.DefaultAddr, ""},
 		{"explicit kept", grpcmod.Options{Addr: ":15012"}, true, ":15012", ""},
-		{"empty is invalid", grpcmod.Options{}, false, "", "grpc.addr"},
+		{"empty is invalid", grpcmod.Options{}, false, "", "addr: must not be empty"},
+		{"not host:port", grpcmod.Options{Addr: "15012"}, false, "15012", `addr: "15012" is not host:port`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -363,7 +368,9 @@ func TestOptions(t *testing.T) {
 			if tt.wantErr == "" {
 				assert.NoError(t, o.Validate())
 			} else {
-				assert.ErrorContains(t, o.Validate(), tt.wantErr)
+				err := o.Validate()
+				require.Error(t, err)
+				assert.True(t, strings.HasPrefix(err.Error(), tt.wantErr), "error %q is relative to the options", err)
 			}
 		})
 	}
@@ -372,45 +379,98 @@ func TestOptions(t *testing.T) {
 
 func TestModule(t *testing.T) {
 	t.Parallel()
-	c := newCA(t)
+	c := testutil.NewCA(t)
 	b := newBlocker()
 	close(b.release) // calls return at once
 	var (
 		s         *grpcmod.Server
-		listeners []plane.Listener
+		listeners []component.Listener
 	)
 	app := fxtest.New(t,
 		fx.NopLogger,
-		fx.Supply(newBundle(t, c)),
+		fx.Supply(testutil.NewBundle(t, c), c),
 		fx.Provide(zap.NewNop),
-		fx.Provide(func() grpcmod.ServiceOut { return grpcmod.ServiceOut{Service: b.service()} }),
-		fx.Provide(fx.Annotate(func() grpcmod.Service { return ca.NewService(c, nil, nil) }, fx.ResultTags(`group:"`+grpcmod.GroupServices+`"`))),
+		grpcmod.Register(b.register),
+		// A service built from the graph: it needs the *ca.CA supplied above.
+		grpcmod.ProvideService(func(c *ca.CA) *ca.Service { return ca.NewService(c, nil, nil) }),
+		// The out struct a part (the CA) uses to add its service.
+		fx.Provide(func() grpcservice.Out { return grpcservice.Out{Service: echoService()} }),
 		grpcmod.Module(grpcmod.Options{Addr: "127.0.0.1:0"}),
 		fx.Populate(&s),
-		fx.Invoke(func(in plane.ListenersIn) { listeners = in.Listeners }),
+		fx.Invoke(func(in component.ListenersIn) { listeners = in.Listeners }),
 	)
 	require.Error(t, s.Ready(context.Background()), "not listening before OnStart")
 	app.RequireStart()
 
 	require.NoError(t, s.Ready(context.Background()))
 	infos := s.GRPC().GetServiceInfo()
-	assert.Contains(t, infos, blockerService, "joined through grpc.ServiceOut")
-	assert.Contains(t, infos, caServiceName, "joined through the grpc.services group tag")
+	assert.Contains(t, infos, blockerService, "joined through grpc.Register")
+	assert.Contains(t, infos, caServiceName, "joined through grpc.ProvideService")
+	assert.Contains(t, infos, echoServiceName, "joined through grpcservice.Out")
 	require.Len(t, listeners, 1)
 	assert.Same(t, s, listeners[0], "the server joins bootgraph.listeners")
+
+	// Every service is reachable over TLS, not only registered.
 	conn := dial(t, s.Addr(), c.Roots(), nil)
 	require.NoError(t, recvErr(t, b.call(conn)))
 	require.Len(t, b.entered, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var echoed wrapperspb.StringValue
+	require.NoError(t, conn.Invoke(ctx, echoMethod, wrapperspb.String("hello"), &echoed))
+	assert.Equal(t, "hello", echoed.GetValue())
+	// The CA service answers (it refuses a caller without credentials);
+	// an unregistered one would say Unimplemented.
+	client, err := caclient.Dial(caclient.Config{Addr: s.Addr(), RootsPEM: c.RootPEM(), ServerName: "localhost"})
+	require.NoError(t, err)
+	defer client.Close()
+	_, err = client.Issue(ctx, caclient.KeyECDSAP256, time.Hour)
+	require.Error(t, err)
+	assert.Equal(t, codes.Unauthenticated, status.Code(err), err.Error())
 
 	app.RequireStop()
-	_, err := net.DialTimeout("tcp", s.Addr(), time.Second)
+	_, err = net.DialTimeout("tcp", s.Addr(), time.Second)
 	assert.Error(t, err, "OnStop closed the listener")
+}
+
+// A service constructor that fails makes the composition fail with its error.
+func TestProvideServiceError(t *testing.T) {
+	t.Parallel()
+	c := testutil.NewCA(t)
+	app := fx.New(
+		fx.NopLogger,
+		fx.Supply(testutil.NewBundle(t, c)),
+		fx.Provide(zap.NewNop),
+		grpcmod.ProvideService(func() (*ca.Service, error) { return nil, errors.New("no service today") }),
+		grpcmod.Module(grpcmod.Options{Addr: "127.0.0.1:0"}),
+	)
+	require.Error(t, app.Err())
+	assert.Contains(t, app.Err().Error(), "no service today")
+}
+
+func TestProvideServiceRejectsBadConstructor(t *testing.T) {
+	t.Parallel()
+	for _, ctor := range []any{nil, "not a func", func() {}, func() string { return "" }} {
+		err := fx.New(fx.NopLogger, grpcmod.ProvideService(ctor)).Err()
+		require.Error(t, err, "%T", ctor)
+		assert.Contains(t, err.Error(), "want a constructor whose first result implements grpcservice.Service")
+	}
+}
+
+func TestModuleInvalidOptions(t *testing.T) {
+	t.Parallel()
+	err := fx.New(fx.NopLogger, grpcmod.Module(grpcmod.Options{Addr: "15012"})).Err()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `grpc part: grpc.Options.Addr: "15012" is not host:port`)
+	var optsErr *component.OptionsError
+	require.ErrorAs(t, err, &optsErr)
+	assert.Equal(t, "grpc", optsErr.Part)
 }
 
 // Stop is safe before Start and twice: it returns instead of waiting for a
 // server that never ran.
 func TestServerStopWithoutStart(t *testing.T) {
-	c := newCA(t)
-	s := grpcmod.NewServer(grpcmod.Options{Addr: "127.0.0.1:0"}, newBundle(t, c), zap.NewNop(), nil)
+	c := testutil.NewCA(t)
+	s := grpcmod.NewServer(grpcmod.Options{Addr: "127.0.0.1:0"}, testutil.NewBundle(t, c), zap.NewNop(), nil)
 	require.NoError(t, s.Stop(context.Background()))
 }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"time"
 
-	"go.uber.org/fx"
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -18,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/bootgraph/bootgraph/component"
 	"github.com/bootgraph/bootgraph/modules/ca"
 )
 
@@ -64,31 +64,27 @@ type SecretStore struct {
 
 var _ ca.Store = (*SecretStore)(nil)
 
-// NewSecretStore returns a SecretStore for the Secrets in opts.Namespace.
+// NewSecretStore returns a SecretStore for the Secrets in namespace.
 // Transient API errors (unavailable, timeouts, conflicts) are retried with
 // backoff, and logged, for at most opts.ConnectTimeout per LoadOrCreate.
-func NewSecretStore(client kubernetes.Interface, opts Options, log *zap.Logger) *SecretStore {
+func NewSecretStore(client kubernetes.Interface, namespace string, opts Options, log *zap.Logger) *SecretStore {
 	opts.SetDefaults()
 	if log == nil {
 		log = zap.NewNop()
 	}
 	return &SecretStore{
 		client:    client,
-		namespace: opts.Namespace,
+		namespace: namespace,
 		budget:    time.Duration(opts.ConnectTimeout),
 		backoff:   wait.Backoff{Duration: 100 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: math.MaxInt32, Cap: 2 * time.Second},
 		log:       log,
 	}
 }
 
-// caStoreOption makes the CA keep its root in Secrets: ca.Module takes an
-// optional ca.Store and falls back to files without one.
-func caStoreOption() fx.Option {
-	return fx.Provide(fx.Annotate(newSecretStore, fx.As(new(ca.Store))))
-}
-
-func newSecretStore(client kubernetes.Interface, opts Options, log *zap.Logger) *SecretStore {
-	return NewSecretStore(client, opts, log.Named("kube.castore"))
+// provideSecretStore makes the CA keep its root in Secrets: the ca part
+// takes an optional ca.Store and falls back to files without one.
+func provideSecretStore(client kubernetes.Interface, cluster *component.Cluster, opts Options, log *zap.Logger) ca.Store {
+	return NewSecretStore(client, cluster.Namespace, opts, log.Named("kube.castore"))
 }
 
 // LoadOrCreate implements ca.Store. It returns the plugged-in CA of the
@@ -268,7 +264,7 @@ func (s *SecretStore) retry(ctx context.Context, name, verb string, op func(cont
 		if last == nil {
 			last = waitErr
 		}
-		return fmt.Errorf("gave up after %d attempts within %v (kube.connectTimeout): %w", attempt, s.budget, last)
+		return fmt.Errorf("gave up after %d attempts within %v (the connect timeout): %w", attempt, s.budget, last)
 	}
 	return last
 }

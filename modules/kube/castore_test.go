@@ -35,11 +35,12 @@ import (
 	"k8s.io/client-go/rest"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/bootgraph/bootgraph/component"
 	"github.com/bootgraph/bootgraph/internal/kubetest"
 	"github.com/bootgraph/bootgraph/internal/pemutil"
+	"github.com/bootgraph/bootgraph/internal/testutil"
 	"github.com/bootgraph/bootgraph/modules/ca"
 	"github.com/bootgraph/bootgraph/modules/kube"
-	"github.com/bootgraph/bootgraph/modules/plane"
 )
 
 // An empty namespace: the first store creates istio-ca-secret as istiod
@@ -235,7 +236,7 @@ func raceReplicas(t *testing.T, e *kubetest.Env, n int, forced bool) int {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range replicas {
-		replicas[i] = &raceReplica{store: kube.NewSecretStore(newClient(t, e.Config), kube.Options{Namespace: ns}, zap.NewNop())}
+		replicas[i] = &raceReplica{store: kube.NewSecretStore(newClient(t, e.Config), ns, kube.Options{}, zap.NewNop())}
 		if forced {
 			replicas[i].generating = generating
 		}
@@ -265,28 +266,54 @@ func raceReplicas(t *testing.T, e *kubetest.Env, n int, forced bool) int {
 	return generated
 }
 
-// The CA module keeps its root in istio-ca-secret when the kube module is
-// in the graph, and writes nothing to its data directory.
+// The CA module keeps its root in istio-ca-secret of the Env's namespace
+// when the kube module is in the graph, and writes nothing to its data
+// directory: neither the one its options name nor the Env's (no CA files,
+// and no local token file, which only local mode creates).
 func TestModuleKeepsCARootInSecret(t *testing.T) {
 	e := kubetest.Need(t, env)
 	t.Parallel()
-	ns := e.Namespace(t, "castore-module")
-	dataDir := filepath.Join(t.TempDir(), "ca")
-	var c *ca.CA
-	app := fxtest.New(t,
-		fx.NopLogger,
-		ca.Module(ca.Options{DataDir: dataDir}),
-		kube.Module(kube.Options{Kubeconfig: e.Kubeconfig(t), Namespace: ns}),
-		fx.Supply(zap.NewNop()),
-		fx.Populate(&c),
-	)
-	app.RequireStart()
-	app.RequireStop()
+	kubeconfig := e.Kubeconfig(t)
+	tests := []struct {
+		name string
+		// opts gets the directory the test watches, which must stay absent.
+		opts func(dir string) ca.Options
+		env  func(ns, dir string) component.Env
+	}{
+		{
+			name: "ca.Options.DataDir",
+			opts: func(dir string) ca.Options { return ca.Options{DataDir: filepath.Join(dir, "ca")} },
+			env:  func(ns, _ string) component.Env { return component.Env{Namespace: ns} },
+		},
+		{
+			name: "Env.DataDir",
+			opts: func(string) ca.Options { return ca.Options{} },
+			env:  func(ns, dir string) component.Env { return component.Env{Namespace: ns, DataDir: dir} },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ns := e.Namespace(t, "castore-module")
+			dir := filepath.Join(t.TempDir(), "data")
+			var c *ca.CA
+			app := fxtest.New(t,
+				fx.NopLogger,
+				ca.Module(tt.opts(dir)),
+				kube.Module(kube.Options{Kubeconfig: kubeconfig}),
+				component.SupplyEnv(tt.env(ns, dir)),
+				fx.Supply(zap.NewNop()),
+				fx.Populate(&c),
+			)
+			app.RequireStart()
+			app.RequireStop()
 
-	secret := getSecret(t, e.Client, ns, kube.CASecretName)
-	assert.Equal(t, string(secret.Data[ca.RootCertFile]), string(c.RootPEM()))
-	_, err := os.Stat(dataDir)
-	assert.Truef(t, errors.Is(err, os.ErrNotExist), "the data dir must stay untouched, stat: %v", err)
+			secret := getSecret(t, e.Client, ns, kube.CASecretName)
+			assert.Equal(t, string(secret.Data[ca.RootCertFile]), string(c.RootPEM()))
+			_, err := os.Stat(dir)
+			assert.Truef(t, errors.Is(err, os.ErrNotExist), "the data dir must stay untouched, stat: %v", err)
+		})
+	}
 }
 
 // Transient API errors are retried and logged; an answer such as Forbidden
@@ -322,14 +349,14 @@ func TestSecretStoreRetries(t *testing.T) {
 	})
 	t.Run("API server unreachable", func(t *testing.T) {
 		t.Parallel()
-		client := newClient(t, &rest.Config{Host: "https://" + freeLoopbackAddr(t), TLSClientConfig: rest.TLSClientConfig{Insecure: true}})
+		client := newClient(t, &rest.Config{Host: "https://" + testutil.FreeAddr(t), TLSClientConfig: rest.TLSClientConfig{Insecure: true}})
 		core, logs := observer.New(zapcore.DebugLevel)
-		store := kube.NewSecretStore(client, kube.Options{Namespace: "istio-system", ConnectTimeout: plane.Duration(time.Second)}, zap.New(core))
+		store := kube.NewSecretStore(client, "istio-system", kube.Options{ConnectTimeout: component.Duration(time.Second)}, zap.New(core))
 		begin := time.Now()
 		_, err := store.LoadOrCreate(context.Background(), (&countingGenerator{t: t}).generate)
 		require.Error(t, err)
 		assert.Less(t, time.Since(begin), 5*time.Second, "bounded by kube.connectTimeout")
-		for _, want := range []string{"Secret istio-system/cacerts", "kube.connectTimeout", "connection refused"} {
+		for _, want := range []string{"Secret istio-system/cacerts", "the connect timeout", "connection refused"} {
 			assert.Contains(t, err.Error(), want)
 		}
 		assert.GreaterOrEqual(t, logs.FilterMessage("retrying a Kubernetes API call for the CA").Len(), 3)
@@ -340,7 +367,7 @@ func TestSecretStoreRetries(t *testing.T) {
 func newCAStore(t *testing.T, client kubernetes.Interface, ns string) (*kube.SecretStore, *observer.ObservedLogs) {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
-	return kube.NewSecretStore(client, kube.Options{Namespace: ns, ConnectTimeout: plane.Duration(10 * time.Second)}, zap.New(core)), logs
+	return kube.NewSecretStore(client, ns, kube.Options{ConnectTimeout: component.Duration(10 * time.Second)}, zap.New(core)), logs
 }
 
 // newClient is a clientset of its own, as each replica has.

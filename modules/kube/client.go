@@ -24,7 +24,7 @@ func RESTConfig(opts Options) (*rest.Config, error) {
 		if where == "" {
 			where = "$KUBECONFIG or the in-cluster config"
 		}
-		return nil, fmt.Errorf("kube.kubeconfig (%s): %w", where, err)
+		return nil, fmt.Errorf("kubeconfig %s: %w", where, err)
 	}
 	cfg.UserAgent = "bootgraph"
 	return cfg, nil
@@ -55,7 +55,7 @@ func Connect(cfg *rest.Config, opts Options, log *zap.Logger) (kubernetes.Interf
 		return true, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("kube: the API server at %s did not answer within %v (kube.connectTimeout) after %d attempts: %w",
+		return nil, fmt.Errorf("kube: the API server at %s did not answer within %v (the connect timeout) after %d attempts: %w",
 			cfg.Host, time.Duration(opts.ConnectTimeout), attempt, lastErr)
 	}
 	return client, nil

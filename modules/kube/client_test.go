@@ -2,13 +2,13 @@ package kube_test
 
 import (
 	"context"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/fx"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -16,9 +16,10 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/bootgraph/bootgraph/component"
 	"github.com/bootgraph/bootgraph/internal/kubetest"
+	"github.com/bootgraph/bootgraph/internal/testutil"
 	"github.com/bootgraph/bootgraph/modules/kube"
-	"github.com/bootgraph/bootgraph/modules/plane"
 )
 
 // With a kubeconfig for the real API server, Connect returns a working
@@ -47,8 +48,8 @@ func TestConnect(t *testing.T) {
 // server.
 func TestConnectAPIServerAway(t *testing.T) {
 	t.Parallel()
-	addr := freeLoopbackAddr(t)
-	opts := kube.Options{Kubeconfig: writeKubeconfig(t, "https://"+addr), ConnectTimeout: plane.Duration(1500 * time.Millisecond)}
+	addr := testutil.FreeAddr(t)
+	opts := kube.Options{Kubeconfig: writeKubeconfig(t, "https://"+addr), ConnectTimeout: component.Duration(1500 * time.Millisecond)}
 	opts.SetDefaults()
 	cfg, err := kube.RESTConfig(opts)
 	require.NoError(t, err)
@@ -59,7 +60,7 @@ func TestConnectAPIServerAway(t *testing.T) {
 	took := time.Since(begin)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), addr)
-	assert.Contains(t, err.Error(), "kube.connectTimeout")
+	assert.Contains(t, err.Error(), "did not answer within")
 	assert.Less(t, took, 4*time.Second, "bounded by kube.connectTimeout")
 
 	waits := logs.FilterMessage("waiting for the Kubernetes API server").All()
@@ -76,10 +77,11 @@ func TestRESTConfigMissingKubeconfig(t *testing.T) {
 	_, err := kube.RESTConfig(kube.Options{Kubeconfig: path})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), path)
-	assert.Contains(t, err.Error(), "kube.kubeconfig")
+	assert.Contains(t, err.Error(), "kubeconfig ")
 }
 
-// Validate reports every invalid field, by its config-file name.
+// Validate reports every invalid field, by its path relative to the
+// options (the config layer prefixes "kube.").
 func TestOptionsValidate(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -88,10 +90,10 @@ func TestOptionsValidate(t *testing.T) {
 		wantErr []string
 	}{
 		{name: "defaults", opts: kube.Options{}},
-		{name: "negative connect timeout", opts: kube.Options{ConnectTimeout: plane.Duration(-time.Second)},
-			wantErr: []string{"kube.connectTimeout"}},
-		{name: "empty audience and bad timeout", opts: kube.Options{ConnectTimeout: plane.Duration(-1), TokenAudiences: []string{"istio-ca", ""}},
-			wantErr: []string{"kube.connectTimeout", "kube.tokenAudiences[1]"}},
+		{name: "negative connect timeout", opts: kube.Options{ConnectTimeout: component.Duration(-time.Second)},
+			wantErr: []string{"connectTimeout: -1s must be positive"}},
+		{name: "empty audience and bad timeout", opts: kube.Options{ConnectTimeout: component.Duration(-1), TokenAudiences: []string{"istio-ca", ""}},
+			wantErr: []string{"connectTimeout: -1ns must be positive", "tokenAudiences[1]: must not be empty"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,18 +108,30 @@ func TestOptionsValidate(t *testing.T) {
 			for _, want := range tt.wantErr {
 				assert.Contains(t, err.Error(), want)
 			}
+			assert.NotContains(t, err.Error(), "kube.", "relative to the options")
 		})
 	}
 }
 
-// freeLoopbackAddr is a loopback address where nothing listens.
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
+// Module with invalid options fails the composition before anything runs
+// (no connection is tried), naming the Go fields.
+func TestModuleInvalidOptions(t *testing.T) {
+	t.Parallel()
+	err := fx.ValidateApp(
+		fx.Supply(zap.NewNop()),
+		kube.Module(kube.Options{Kubeconfig: filepath.Join(t.TempDir(), "never-read"), ConnectTimeout: component.Duration(-time.Second), TokenAudiences: []string{""}}),
+	)
+	require.Error(t, err)
+	var oe *component.OptionsError
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, "kube", oe.Part)
+	for _, want := range []string{
+		"kube part: ",
+		"kube.Options.ConnectTimeout: -1s must be positive",
+		"kube.Options.TokenAudiences[0]: must not be empty",
+	} {
+		assert.Contains(t, err.Error(), want)
+	}
 }
 
 // writeKubeconfig writes a kubeconfig for server with no credentials.

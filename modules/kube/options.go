@@ -5,70 +5,65 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/bootgraph/bootgraph/modules/plane"
+	"github.com/bootgraph/bootgraph/component"
 )
 
 // Defaults.
 const (
-	DefaultNamespace      = "istio-system"
 	DefaultConnectTimeout = 30 * time.Second
 	DefaultTokenAudience  = "istio-ca"
+	DefaultClusterID      = "Kubernetes" // istiod's
+	// DefaultNamespace is the lease namespace of a RootDistributor that
+	// names none.
+	DefaultNamespace = component.DefaultNamespace
 )
 
-// Options configure Kubernetes mode ("kube" in the config file).
+// Options configure Kubernetes mode ("kube" in the config file). The
+// plane's namespace, where its Secrets and leases live, is component.Env's.
 type Options struct {
 	// Kubeconfig is the kubeconfig file; empty means $KUBECONFIG, else the
 	// in-cluster config.
-	Kubeconfig string `json:"kubeconfig,omitempty"`
+	Kubeconfig string `json:"kubeconfig,omitempty" doc:"default $KUBECONFIG, else in-cluster"`
 	// Context in the kubeconfig; empty means its current context.
-	Context string `json:"context,omitempty"`
+	Context string `json:"context,omitempty" doc:"default: the kubeconfig's current context"`
 	// ConnectTimeout bounds waiting for the API server at start; the wait
 	// is logged at each retry. Default 30s.
-	ConnectTimeout plane.Duration `json:"connectTimeout,omitempty"`
+	ConnectTimeout component.Duration `json:"connectTimeout,omitempty" doc:"wait this long for the API server at start"`
 	// TokenAudiences a ServiceAccount token must carry to authenticate to
 	// the CA. Default ["istio-ca"].
-	TokenAudiences []string `json:"tokenAudiences,omitempty"`
+	TokenAudiences []string `json:"tokenAudiences,omitempty" doc:"audiences a ServiceAccount token must carry for the CA"`
 	// ClusterID is this cluster's name; a CA request's "clusterid" metadata
 	// must match it when present. Default "Kubernetes", istiod's.
-	ClusterID string `json:"clusterID,omitempty"`
+	ClusterID string `json:"clusterID,omitempty" doc:"a CA request's clusterid metadata must match"`
 	// DistributeRoot keeps the ConfigMap istio-ca-root-cert in every
 	// namespace equal to the CA's root, one writer at a time through
-	// leader election. It needs the ca module. Default true (bootgraph
-	// turns it off when the plane has no CA).
-	DistributeRoot *bool `json:"distributeRoot,omitempty"`
-	// Namespace of the control plane, where its Secrets and leases live.
-	// Set by bootgraph from the top-level "namespace".
-	Namespace string `json:"-"`
+	// leader election. Default: on when the plane has a CA; true without
+	// the ca part is a composition error naming it.
+	DistributeRoot *bool `json:"distributeRoot,omitempty" doc:"the istio-ca-root-cert ConfigMaps (default: on when the plane has a CA)"`
 }
-
-// DistributesRoot reports whether root distribution is on.
-func (o *Options) DistributesRoot() bool { return o.DistributeRoot == nil || *o.DistributeRoot }
 
 // SetDefaults fills every empty field with its default.
 func (o *Options) SetDefaults() {
 	if o.ConnectTimeout == 0 {
-		o.ConnectTimeout = plane.Duration(DefaultConnectTimeout)
+		o.ConnectTimeout = component.Duration(DefaultConnectTimeout)
 	}
 	if len(o.TokenAudiences) == 0 {
 		o.TokenAudiences = []string{DefaultTokenAudience}
 	}
 	if o.ClusterID == "" {
-		o.ClusterID = "Kubernetes"
-	}
-	if o.Namespace == "" {
-		o.Namespace = DefaultNamespace
+		o.ClusterID = DefaultClusterID
 	}
 }
 
-// Validate reports every invalid field, naming it as in the config file.
+// Validate reports every invalid field.
 func (o *Options) Validate() error {
 	var errs []error
 	if o.ConnectTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("kube.connectTimeout: %v must be positive", o.ConnectTimeout))
+		errs = append(errs, component.FieldErrorf("connectTimeout", "%v must be positive", o.ConnectTimeout))
 	}
 	for i, a := range o.TokenAudiences {
 		if a == "" {
-			errs = append(errs, fmt.Errorf("kube.tokenAudiences[%d]: must not be empty", i))
+			errs = append(errs, component.FieldErrorf(fmt.Sprintf("tokenAudiences[%d]", i), "must not be empty"))
 		}
 	}
 	return errors.Join(errs...)

@@ -25,8 +25,8 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/util/workqueue"
 
+	"github.com/bootgraph/bootgraph/component"
 	"github.com/bootgraph/bootgraph/modules/ca"
-	"github.com/bootgraph/bootgraph/modules/plane"
 )
 
 // Root distribution names, istiod's: the ConfigMap workloads mount to trust
@@ -391,30 +391,54 @@ func (x *distribution) update(ctx context.Context, cm *corev1.ConfigMap, root st
 	return nil
 }
 
-// rootDistributionOption runs a RootDistributor of the CA's root, when the
-// graph has a CA.
-func rootDistributionOption(opts Options) fx.Option {
-	if !opts.DistributesRoot() {
-		return fx.Options()
+// rootDistribution keeps the istio-ca-root-cert ConfigMaps when the
+// options ask for it: explicitly, which needs the ca part, or by default,
+// when the plane has a CA.
+func rootDistribution(opts Options) fx.Option {
+	switch {
+	case opts.DistributeRoot == nil:
+		return fx.Invoke(registerRootDistributionIfCA)
+	case *opts.DistributeRoot:
+		return fx.Invoke(registerRootDistribution)
 	}
-	return fx.Invoke(registerRootDistribution)
+	return fx.Options()
 }
 
 type rootDistributionParams struct {
 	fx.In
 	Lifecycle fx.Lifecycle
 	Client    kubernetes.Interface
-	Options   Options
+	Cluster   *component.Cluster
 	Log       *zap.Logger
-	// CA is the root's source: distributing the root needs the ca module.
+	// CA is the root's source: distributing the root needs the ca part.
 	CA *ca.CA
 	// Listeners order the distributor's hook after every listener's, like
 	// the CA's Run: it starts last and stops first.
-	Listeners plane.ListenersIn
+	Listeners component.ListenersIn
 }
 
 func registerRootDistribution(p rootDistributionParams) {
 	log := p.Log.Named("kube.rootcert")
-	d := NewRootDistributor(p.Client, p.CA, RootDistributorOptions{LeaseNamespace: p.Options.Namespace}, log)
-	plane.AppendRunner(p.Lifecycle, d.Run)
+	d := NewRootDistributor(p.Client, p.CA, RootDistributorOptions{LeaseNamespace: p.Cluster.Namespace}, log)
+	component.AppendRunner(p.Lifecycle, d.Run)
+}
+
+type optionalCAParams struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Client    kubernetes.Interface
+	Cluster   *component.Cluster
+	Log       *zap.Logger
+	CA        *ca.CA `optional:"true"`
+	Listeners component.ListenersIn
+}
+
+// registerRootDistributionIfCA distributes the root when the plane has a
+// CA; without one there is no root to distribute, and no hook.
+func registerRootDistributionIfCA(p optionalCAParams) {
+	if p.CA == nil {
+		return
+	}
+	registerRootDistribution(rootDistributionParams{Lifecycle: p.Lifecycle, Client: p.Client, Cluster: p.Cluster,
+		Log: p.Log, CA: p.CA, Listeners: p.Listeners})
 }

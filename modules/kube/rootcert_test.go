@@ -2,6 +2,7 @@ package kube_test
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -9,14 +10,16 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
-	"go.uber.org/fx/fxtest"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/bootgraph/bootgraph"
+	"github.com/bootgraph/bootgraph/component"
 	"github.com/bootgraph/bootgraph/internal/kubetest"
+	"github.com/bootgraph/bootgraph/internal/testutil"
 	"github.com/bootgraph/bootgraph/modules/ca"
 	"github.com/bootgraph/bootgraph/modules/kube"
 )
@@ -40,13 +43,6 @@ func newSwappableRoot(pem []byte) *swappableRoot {
 
 func (r *swappableRoot) set(pem []byte)  { r.pem.Store(&pem) }
 func (r *swappableRoot) RootPEM() []byte { return *r.pem.Load() }
-
-func rootTestCA(t *testing.T) *ca.CA {
-	t.Helper()
-	c, err := ca.New(ca.Options{DataDir: t.TempDir()}, nil, nil)
-	require.NoError(t, err)
-	return c
-}
 
 // distributor is a RootDistributor running in the background with short
 // election timing.
@@ -120,7 +116,7 @@ func TestRootDistribution(t *testing.T) {
 	ctx := context.Background()
 	leaseNS := e.Namespace(t, "rootcert-lease")
 	existing := e.Namespace(t, "rootcert-existing")
-	authority := rootTestCA(t)
+	authority := testutil.NewCA(t)
 	roots := newSwappableRoot(authority.RootPEM())
 	startDistributor(t, client, roots, leaseNS, "only")
 
@@ -158,7 +154,7 @@ func TestRootDistribution(t *testing.T) {
 	})
 
 	t.Run("a new root replaces the old everywhere", func(t *testing.T) {
-		next := rootTestCA(t).RootPEM()
+		next := testutil.NewCA(t).RootPEM()
 		roots.set(next)
 		for _, ns := range []string{existing, leaseNS, "default"} {
 			requireRoot(t, client, ns, next)
@@ -172,7 +168,7 @@ func TestRootDistributionOneLeader(t *testing.T) {
 	e := kubetest.Need(t, env)
 	client := e.Client
 	leaseNS := e.Namespace(t, "rootcert-election")
-	authority := rootTestCA(t)
+	authority := testutil.NewCA(t)
 	a := startDistributor(t, client, authority, leaseNS, "replica-a")
 	b := startDistributor(t, client, authority, leaseNS, "replica-b")
 	byName := map[string]*distributor{a.Identity(): a, b.Identity(): b}
@@ -206,7 +202,9 @@ func TestRootDistributionOneLeader(t *testing.T) {
 }
 
 // In the composed module the distributor runs with the CA of the graph and
-// elects in kube.Options.Namespace; without a CA it does nothing.
+// elects in the Env's namespace. DistributeRoot nil turns it on only when
+// the plane has a CA; true without the ca part is a composition error
+// naming it; false turns it off.
 func TestRootDistributionModule(t *testing.T) {
 	e := kubetest.Need(t, env)
 	leaseNS := e.Namespace(t, "rootcert-module")
@@ -215,38 +213,85 @@ func TestRootDistributionModule(t *testing.T) {
 
 	t.Run("with a CA", func(t *testing.T) {
 		var authority *ca.CA
-		app := fxtest.New(t,
-			fx.Supply(log),
-			kube.Module(kube.Options{Kubeconfig: kubeconfig, Namespace: leaseNS}),
+		plane, err := bootgraph.New(bootgraph.Options{Logger: log},
+			kube.Module(kube.Options{Kubeconfig: kubeconfig}),
+			component.SupplyEnv(component.Env{Namespace: leaseNS}),
 			ca.Module(ca.Options{DataDir: t.TempDir()}),
 			fx.Populate(&authority),
 		)
-		app.RequireStart()
+		require.NoError(t, err)
+		assert.Len(t, rootDistributionHooks(plane), 1, "the distributor's hook is appended")
+		require.NoError(t, plane.Start(t.Context()))
 		requireRoot(t, e.Client, leaseNS, authority.RootPEM())
 		assert.NotEmpty(t, leaseHolder(t, e.Client, leaseNS))
-		app.RequireStop()
+		require.NoError(t, plane.Stop(context.Background()))
 		assert.Empty(t, leaseHolder(t, e.Client, leaseNS), "stopping the plane releases the Lease")
 	})
 
-	t.Run("without a CA it names the missing part", func(t *testing.T) {
-		err := fx.ValidateApp(fx.Supply(log), kube.Module(kube.Options{Kubeconfig: kubeconfig, Namespace: leaseNS}))
+	t.Run("by default without a CA there is nothing to distribute", func(t *testing.T) {
+		quiet := e.Namespace(t, "rootcert-noca")
+		plane, err := bootgraph.New(bootgraph.Options{Logger: log},
+			kube.Module(kube.Options{Kubeconfig: kubeconfig}),
+			component.SupplyEnv(component.Env{Namespace: quiet}),
+		)
+		require.NoError(t, err, "the kube part builds without the ca part")
+		assert.Empty(t, rootDistributionHooks(plane), "no root-distribution hook without a CA")
+		requireQuiet(t, e.Client, plane, quiet)
+	})
+
+	t.Run("asked for without a CA it names the missing part", func(t *testing.T) {
+		on := true
+		parts := []fx.Option{
+			kube.Module(kube.Options{Kubeconfig: kubeconfig, DistributeRoot: &on}),
+			component.SupplyEnv(component.Env{Namespace: leaseNS}),
+		}
+		err := fx.ValidateApp(append(parts, fx.Supply(log))...)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "missing type: *ca.CA")
+
+		_, err = bootgraph.New(bootgraph.Options{Logger: log}, parts...)
+		var ce *bootgraph.CompositionError
+		require.ErrorAs(t, err, &ce)
+		assert.Contains(t, err.Error(), "composition is missing *ca.CA")
+		assert.Contains(t, err.Error(), "ca.Module")
+		assert.Contains(t, err.Error(), "kube.registerRootDistribution")
 	})
 
 	t.Run("turned off", func(t *testing.T) {
-		quiet := e.Namespace(t, "rootcert-noca")
+		quiet := e.Namespace(t, "rootcert-off")
 		off := false
-		app := fxtest.New(t,
-			fx.Supply(log),
-			kube.Module(kube.Options{Kubeconfig: kubeconfig, Namespace: quiet, DistributeRoot: &off}),
+		plane, err := bootgraph.New(bootgraph.Options{Logger: log},
+			kube.Module(kube.Options{Kubeconfig: kubeconfig, DistributeRoot: &off}),
+			component.SupplyEnv(component.Env{Namespace: quiet}),
+			ca.Module(ca.Options{DataDir: t.TempDir()}),
+			fx.Invoke(func(*ca.CA) {}),
 		)
-		app.RequireStart()
-		time.Sleep(time.Second)
-		_, err := e.Client.CoreV1().ConfigMaps(quiet).Get(context.Background(), kube.RootCertConfigMap, metav1.GetOptions{})
-		assert.True(t, apierrors.IsNotFound(err), "no ConfigMap when turned off: %v", err)
-		_, err = e.Client.CoordinationV1().Leases(quiet).Get(context.Background(), kube.DefaultRootDistributionLease, metav1.GetOptions{})
-		assert.True(t, apierrors.IsNotFound(err), "no election when turned off: %v", err)
-		app.RequireStop()
+		require.NoError(t, err)
+		assert.Empty(t, rootDistributionHooks(plane), "no root-distribution hook when turned off, even with a CA")
+		requireQuiet(t, e.Client, plane, quiet)
 	})
+}
+
+// rootDistributionHooks are the plane's lifecycle hooks that the kube
+// part's root distribution appended.
+func rootDistributionHooks(plane *bootgraph.Plane) []bootgraph.HookRecord {
+	var out []bootgraph.HookRecord
+	for _, h := range plane.Hooks() {
+		if strings.Contains(h.Name, "kube.registerRootDistribution") {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// requireQuiet runs the plane and checks that it wrote no root ConfigMap
+// and took no Lease in ns.
+func requireQuiet(t *testing.T, client kubernetes.Interface, plane *bootgraph.Plane, ns string) {
+	t.Helper()
+	require.NoError(t, plane.Start(t.Context()))
+	require.NoError(t, plane.Stop(context.Background()))
+	_, err := client.CoreV1().ConfigMaps(ns).Get(context.Background(), kube.RootCertConfigMap, metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "no ConfigMap: %v", err)
+	_, err = client.CoordinationV1().Leases(ns).Get(context.Background(), kube.DefaultRootDistributionLease, metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "no election: %v", err)
 }

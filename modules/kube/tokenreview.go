@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"go.uber.org/fx"
 	"google.golang.org/grpc/metadata"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -61,13 +60,8 @@ func NewTokenReviewAuthenticator(client kubernetes.Interface, opts Options, trus
 	}
 }
 
-// tokenReviewOption adds the authenticator to the CA's chain. It is built
-// only when the CA service is, so the kube module alone needs no *ca.CA.
-func tokenReviewOption() fx.Option {
-	return fx.Provide(fx.Annotate(newTokenReviewAuthenticator,
-		fx.ResultTags(`group:"`+ca.GroupAuthenticators+`"`)))
-}
-
+// newTokenReviewAuthenticator is added to the CA's chain. It is built only
+// when the CA service is, so the kube part alone needs no *ca.CA.
 func newTokenReviewAuthenticator(client kubernetes.Interface, opts Options, authority *ca.CA) ca.Authenticator {
 	return NewTokenReviewAuthenticator(client, opts, authority.TrustDomain())
 }
@@ -105,7 +99,7 @@ func (a *TokenReviewAuthenticator) checkCluster(ctx context.Context) error {
 	if len(ids) == 0 || ids[0] == a.clusterID {
 		return nil
 	}
-	return fmt.Errorf("%s metadata %q: unknown cluster (this is cluster %q, kube.clusterID)", ClusterIDMetadata, ids[0], a.clusterID)
+	return fmt.Errorf("%s metadata %q: unknown cluster (this is cluster %q)", ClusterIDMetadata, ids[0], a.clusterID)
 }
 
 // review asks the API server whether token is valid for the audiences.

@@ -23,18 +23,12 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/bootgraph/bootgraph/caclient"
+	"github.com/bootgraph/bootgraph/component"
 	"github.com/bootgraph/bootgraph/internal/kubetest"
+	"github.com/bootgraph/bootgraph/internal/testutil"
 	"github.com/bootgraph/bootgraph/modules/ca"
 	"github.com/bootgraph/bootgraph/modules/kube"
 )
-
-// newTestCA is a self-signed CA for trust domain cluster.local.
-func newTestCA(t *testing.T) *ca.CA {
-	t.Helper()
-	c, err := ca.New(ca.Options{DataDir: t.TempDir()}, nil, nil)
-	require.NoError(t, err)
-	return c
-}
 
 // serveCA serves c's IstioCertificateService over TLS on a loopback port,
 // as the secure gRPC listener does, with extra authenticators after the
@@ -69,7 +63,7 @@ func TestTokenReviewAuthenticator(t *testing.T) {
 	e := kubetest.Need(t, env)
 	t.Parallel()
 	ns := e.Namespace(t, "tokenreview")
-	c := newTestCA(t)
+	c := testutil.NewCA(t)
 	addr := serveCA(t, c, kube.NewTokenReviewAuthenticator(e.Client, kube.Options{ClusterID: "east"}, c.TrustDomain()))
 
 	podToken := e.ServiceAccountToken(t, ns, "app", "istio-ca")
@@ -127,13 +121,14 @@ func TestTokenReviewJoinsCAChain(t *testing.T) {
 	e := kubetest.Need(t, env)
 	t.Parallel()
 	ns := e.Namespace(t, "tokenreview-fx")
-	c := newTestCA(t)
+	c := testutil.NewCA(t)
 	var chain []ca.Authenticator
 	fxtest.New(t,
 		fx.NopLogger,
 		fx.Provide(zap.NewNop),
 		fx.Supply(c),
-		kube.Module(kube.Options{Kubeconfig: e.Kubeconfig(t), Namespace: ns, ClusterID: "east"}),
+		kube.Module(kube.Options{Kubeconfig: e.Kubeconfig(t), ClusterID: "east"}),
+		component.SupplyEnv(component.Env{Namespace: ns}),
 		fx.Invoke(fx.Annotate(func(a []ca.Authenticator) { chain = a }, fx.ParamTags(`group:"`+ca.GroupAuthenticators+`"`))),
 	).RequireStart().RequireStop()
 

@@ -19,16 +19,16 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
-	"github.com/bootgraph/bootgraph/internal/servetest"
+	"github.com/bootgraph/bootgraph/component"
+	"github.com/bootgraph/bootgraph/internal/testutil"
 	"github.com/bootgraph/bootgraph/modules/monitoring"
-	"github.com/bootgraph/bootgraph/modules/plane"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// fakeListener is a plane.Listener whose readiness the test sets.
+// fakeListener is a component.Listener whose readiness the test sets.
 type fakeListener struct {
 	name, addr string
 
@@ -52,10 +52,10 @@ func (f *fakeListener) setErr(err error) {
 
 // start runs a monitoring server on 127.0.0.1:0, stopped when the test
 // ends; the returned stop is its Stop, for tests that stop it earlier.
-func start(t *testing.T, gatherer prometheus.Gatherer, listeners ...plane.Listener) (*monitoring.Server, func(context.Context) error) {
+func start(t *testing.T, gatherer prometheus.Gatherer, listeners ...component.Listener) (*monitoring.Server, func(context.Context) error) {
 	t.Helper()
 	s := monitoring.NewServer(monitoring.Options{Addr: "127.0.0.1:0"}, zap.NewNop(), gatherer, listeners)
-	servetest.Start(t, s)
+	testutil.Start(t, s)
 	return s, s.Stop
 }
 
@@ -92,7 +92,7 @@ func TestReady(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var listeners []plane.Listener
+			var listeners []component.Listener
 			for _, err := range tt.errs {
 				listeners = append(listeners, &fakeListener{name: "fake", addr: "127.0.0.1:1", err: err})
 			}
@@ -219,7 +219,10 @@ func TestStopStopsServing(t *testing.T) {
 	defer cancel()
 	require.NoError(t, stop(ctx))
 
-	_, err := client.Get("http://" + addr + "/healthz")
+	resp, err := client.Get("http://" + addr + "/healthz")
+	if err == nil {
+		resp.Body.Close()
+	}
 	assert.Error(t, err, "no longer serving after Stop")
 	_, err = net.DialTimeout("tcp", addr, time.Second)
 	assert.Error(t, err, "the port is closed after Stop")
@@ -275,7 +278,7 @@ func TestModule(t *testing.T) {
 		fx.NopLogger,
 		fx.Provide(zap.NewNop),
 		fx.Supply(fx.Annotate(reg, fx.As(new(prometheus.Gatherer)))),
-		fx.Supply(fx.Annotate(l, fx.As(new(plane.Listener)), fx.ResultTags(`group:"`+plane.GroupListeners+`"`))),
+		fx.Provide(func() component.ListenerOut { return component.ListenerOut{Listener: l} }),
 		monitoring.Module(monitoring.Options{Addr: "127.0.0.1:0"}),
 		fx.Populate(&s),
 	)
@@ -322,6 +325,26 @@ func TestOptionsSetDefaults(t *testing.T) {
 	o = monitoring.Options{Addr: ":9999"}
 	o.SetDefaults()
 	assert.Equal(t, ":9999", o.Addr)
+}
+
+func TestOptionsValidate(t *testing.T) {
+	t.Parallel()
+	o := monitoring.Options{}
+	assert.EqualError(t, o.Validate(), "addr: must not be empty", "errors are relative to the options")
+	o = monitoring.Options{Addr: "15014"}
+	assert.ErrorContains(t, o.Validate(), `addr: "15014" is not host:port`)
+	o.SetDefaults()
+	assert.ErrorContains(t, o.Validate(), "addr:", "SetDefaults keeps a set address")
+	o = monitoring.Options{}
+	o.SetDefaults()
+	assert.NoError(t, o.Validate())
+}
+
+func TestModuleInvalidOptions(t *testing.T) {
+	t.Parallel()
+	err := fx.New(fx.NopLogger, fx.Provide(zap.NewNop), monitoring.Module(monitoring.Options{Addr: "15014"})).Err()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `monitoring part: monitoring.Options.Addr: "15014" is not host:port`)
 }
 
 // Stop is safe before Start and twice: it returns instead of waiting for a

@@ -1,54 +1,108 @@
 package webhook
 
 import (
+	"context"
+	"fmt"
+	"net/http"
+	"reflect"
+
 	"go.uber.org/fx"
 	"go.uber.org/zap"
+	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/bootgraph/bootgraph/modules/dnscert"
-	"github.com/bootgraph/bootgraph/modules/plane"
+	"github.com/bootgraph/bootgraph/component"
+	"github.com/bootgraph/bootgraph/modules/servingcert"
 )
 
+// Part describes the webhook listener to the config layer and the engine.
+var Part = component.Define[Options](component.Definition[Options]{
+	Name: "webhook",
+	Doc: "the HTTPS admission-webhook listener (istiod's 15017) with typed admission.k8s.io/v1 handlers; " +
+		"in Kubernetes mode it keeps webhook configurations' caBundle current",
+	Provides: []reflect.Type{reflect.TypeFor[*Server]()},
+	Hints: []component.Hint{{
+		Type:   reflect.TypeFor[kubernetes.Interface](),
+		Go:     "Patching webhook configurations (Options.Patch) needs a cluster: add kube.Module, or leave Patch empty",
+		Config: "webhook.patch needs Kubernetes mode (kube.kubeconfig, --kubeconfig or $KUBECONFIG), or leave it empty",
+	}},
+	Flags: []component.Flag[Options]{{Name: "webhook-addr", Path: "addr", Usage: "HTTPS webhook listen address"}},
+	Build: build,
+})
+
+func init() { component.Register(Part) }
+
 // Module provides *Server, the HTTPS webhook listener, and adds it to the
-// plane's listeners. It needs *dnscert.Bundle and a *zap.Logger; handlers
-// join through the "webhook.handlers" group. When the graph has a
-// kubernetes.Interface (the kube module) and opts.Patch selects webhook
-// configurations, it also runs a Patcher of their caBundle.
-func Module(opts Options) fx.Option {
-	opts.SetDefaults()
+// plane's listeners. It needs *servingcert.Bundle and a *zap.Logger;
+// handlers join with Handle, HandleAdmission and ProvideHandler. When
+// opts.Patch selects webhook configurations it also keeps their caBundle
+// current, which needs a kubernetes.Interface (the kube part).
+func Module(opts Options) fx.Option { return Part.Module(opts) }
+
+func build(opts Options) []fx.Option {
 	options := []fx.Option{
-		fx.Supply(fx.Private, opts),
+		component.Announce(Name, opts.Addr),
 		fx.Provide(provideServer),
-		fx.Invoke(func(*Server) {}), // a listener in the composition always starts
+		fx.Invoke(start),
 	}
 	if opts.Patch.Enabled() {
 		options = append(options, fx.Invoke(registerPatcher))
 	}
-	return fx.Module("webhook", options...)
+	return options
+}
+
+// start asks for the server: a listener in the composition always starts.
+func start(*Server) {}
+
+// Handle adds h at path on the webhook server. Two handlers on one path, a
+// path without a leading "/", or a handler on /ready fails the plane's
+// build, naming the path.
+func Handle(path string, h http.Handler) fx.Option {
+	return fx.Supply(fx.Annotate(Handler{Path: path, Handler: h}, fx.ResultTags(`group:"`+GroupHandlers+`"`)))
+}
+
+// HandleAdmission adds an admission.k8s.io/v1 AdmissionReview handler at
+// path (see Admission):
+//
+//	webhook.HandleAdmission("/validate", func(ctx context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+//		return &admissionv1.AdmissionResponse{Allowed: true}
+//	})
+func HandleAdmission(path string, review func(context.Context, *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse) fx.Option {
+	return Handle(path, Admission(review))
+}
+
+// ProvideHandler adds the handler ctor builds from the graph; ctor returns
+// a Handler, optionally with an error.
+func ProvideHandler(ctor any) fx.Option {
+	t := reflect.TypeOf(ctor)
+	if t == nil || t.Kind() != reflect.Func || t.NumOut() < 1 || t.Out(0) != reflect.TypeFor[Handler]() {
+		return fx.Error(fmt.Errorf("webhook.ProvideHandler: want a constructor returning webhook.Handler, got %v", t))
+	}
+	return fx.Provide(fx.Annotate(ctor, fx.ResultTags(`group:"`+GroupHandlers+`"`)))
 }
 
 type patcherParams struct {
 	fx.In
 	Lifecycle fx.Lifecycle
 	Options   Options
-	Bundle    *dnscert.Bundle
+	Bundle    *servingcert.Bundle
 	Log       *zap.Logger
 	// Server orders the patcher's hook after the listener's: the caBundle
 	// is published once the server serves.
 	Server *Server
-	// Client comes from the kube module (Kubernetes mode).
+	// Client comes from the kube part (Kubernetes mode).
 	Client kubernetes.Interface
 }
 
 // registerPatcher runs a Patcher of the configurations opts select. It
 // needs a Kubernetes client: patch targets in a plane without the kube
-// module fail the composition, naming it.
+// part fail the composition, naming it.
 func registerPatcher(p patcherParams) error {
 	patcher, err := NewPatcher(p.Client, p.Bundle, p.Options.Patch, p.Log.Named("webhook.patch"))
 	if err != nil {
 		return err
 	}
-	plane.AppendRunner(p.Lifecycle, patcher.Run)
+	component.AppendRunner(p.Lifecycle, patcher.Run)
 	return nil
 }
 
@@ -56,15 +110,15 @@ type serverParams struct {
 	fx.In
 	Lifecycle fx.Lifecycle
 	Options   Options
-	Bundle    *dnscert.Bundle
+	Bundle    *servingcert.Bundle
 	Log       *zap.Logger
 	Handlers  []Handler `group:"webhook.handlers"`
 }
 
-func provideServer(p serverParams) (plane.ListenerResult[*Server], error) {
+func provideServer(p serverParams) (component.Served[*Server], error) {
 	s, err := NewServer(p.Options, p.Bundle, p.Log.Named("webhook"), p.Handlers)
 	if err != nil {
-		return plane.ListenerResult[*Server]{}, err
+		return component.Served[*Server]{}, err
 	}
-	return plane.Serve(p.Lifecycle, s), nil
+	return component.Serve(p.Lifecycle, s), nil
 }

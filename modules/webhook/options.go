@@ -7,7 +7,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 
-	"github.com/bootgraph/bootgraph/modules/plane"
+	"github.com/bootgraph/bootgraph/component"
 )
 
 // Defaults.
@@ -24,20 +24,20 @@ const (
 // Options configure the webhook listener ("webhook" in the config file).
 type Options struct {
 	// Addr to listen on. Default "127.0.0.1:15017".
-	Addr string `json:"addr,omitempty"`
+	Addr string `json:"addr,omitempty" doc:"listen address"`
 	// MaxRequestBytes bounds a request body; a larger one gets 413.
 	// Default 7 MiB.
-	MaxRequestBytes int64 `json:"maxRequestBytes,omitempty"`
+	MaxRequestBytes int64 `json:"maxRequestBytes,omitempty" doc:"larger request bodies get 413"`
 	// ReadHeaderTimeout bounds reading request headers. Default 30s.
-	ReadHeaderTimeout plane.Duration `json:"readHeaderTimeout,omitempty"`
+	ReadHeaderTimeout component.Duration `json:"readHeaderTimeout,omitempty" doc:"bounds reading request headers"`
 	// IdleTimeout closes idle keep-alive connections. Default 90s.
-	IdleTimeout plane.Duration `json:"idleTimeout,omitempty"`
+	IdleTimeout component.Duration `json:"idleTimeout,omitempty" doc:"closes idle keep-alive connections"`
 	// HandlerTimeout bounds reading the body and running a handler; the
 	// handler's context is cancelled then. Default 30s.
-	HandlerTimeout plane.Duration `json:"handlerTimeout,omitempty"`
+	HandlerTimeout component.Duration `json:"handlerTimeout,omitempty" doc:"a slower handler gets 503 and its context is cancelled"`
 	// Patch names the admission webhook configurations whose caBundle is
-	// kept equal to the roots of the serving certificate. It takes effect
-	// only in Kubernetes mode (the kube module). Default: none.
+	// kept equal to the roots of the serving certificate. It needs a
+	// cluster (the kube part). Default: none.
 	Patch PatchOptions `json:"patch,omitempty"`
 }
 
@@ -47,12 +47,12 @@ type Options struct {
 // is listed for its kind or its labels match LabelSelector. Default: none.
 type PatchOptions struct {
 	// ValidatingWebhooks are ValidatingWebhookConfiguration names.
-	ValidatingWebhooks []string `json:"validatingWebhooks,omitempty"`
+	ValidatingWebhooks []string `json:"validatingWebhooks,omitempty" doc:"Kubernetes mode: ValidatingWebhookConfigurations whose caBundle is kept = the serving roots"`
 	// MutatingWebhooks are MutatingWebhookConfiguration names.
-	MutatingWebhooks []string `json:"mutatingWebhooks,omitempty"`
+	MutatingWebhooks []string `json:"mutatingWebhooks,omitempty" doc:"Kubernetes mode: MutatingWebhookConfigurations, likewise"`
 	// LabelSelector selects configurations of both kinds by label, e.g.
 	// "istio.io/rev=default".
-	LabelSelector string `json:"labelSelector,omitempty"`
+	LabelSelector string `json:"labelSelector,omitempty" doc:"Kubernetes mode: or select both kinds by label, e.g. app=my-webhooks"`
 }
 
 // Enabled reports whether any configuration is selected.
@@ -60,7 +60,7 @@ func (o PatchOptions) Enabled() bool {
 	return len(o.ValidatingWebhooks) > 0 || len(o.MutatingWebhooks) > 0 || o.LabelSelector != ""
 }
 
-// validate reports every invalid field, named as in the config file.
+// validate reports every invalid field.
 func (o PatchOptions) validate() []error {
 	var errs []error
 	for _, f := range []struct {
@@ -69,7 +69,7 @@ func (o PatchOptions) validate() []error {
 	}{{"validatingWebhooks", o.ValidatingWebhooks}, {"mutatingWebhooks", o.MutatingWebhooks}} {
 		for i, n := range f.names {
 			if n == "" {
-				errs = append(errs, fmt.Errorf("webhook.patch.%s[%d]: must not be empty", f.field, i))
+				errs = append(errs, component.FieldErrorf(fmt.Sprintf("patch.%s[%d]", f.field, i), "must not be empty"))
 			}
 		}
 	}
@@ -86,7 +86,7 @@ func (o PatchOptions) selector() (labels.Selector, error) {
 	}
 	sel, err := labels.Parse(o.LabelSelector)
 	if err != nil {
-		return nil, fmt.Errorf("webhook.patch.labelSelector: %q: %w", o.LabelSelector, err)
+		return nil, component.FieldErrorf("patch.labelSelector", "%q: %w", o.LabelSelector, err)
 	}
 	return sel, nil
 }
@@ -100,30 +100,29 @@ func (o *Options) SetDefaults() {
 		o.MaxRequestBytes = DefaultMaxRequestBytes
 	}
 	if o.ReadHeaderTimeout == 0 {
-		o.ReadHeaderTimeout = plane.Duration(DefaultReadHeaderTimeout)
+		o.ReadHeaderTimeout = component.Duration(DefaultReadHeaderTimeout)
 	}
 	if o.IdleTimeout == 0 {
-		o.IdleTimeout = plane.Duration(DefaultIdleTimeout)
+		o.IdleTimeout = component.Duration(DefaultIdleTimeout)
 	}
 	if o.HandlerTimeout == 0 {
-		o.HandlerTimeout = plane.Duration(DefaultHandlerTimeout)
+		o.HandlerTimeout = component.Duration(DefaultHandlerTimeout)
 	}
 }
 
-// Validate reports every invalid field, naming it as in the config file.
+// Validate reports every invalid field.
 func (o *Options) Validate() error {
 	var errs []error
-	if o.Addr == "" {
-		errs = append(errs, errors.New("webhook.addr: must not be empty"))
-	}
+	errs = append(errs, component.ValidateAddr("addr", o.Addr))
 	if o.MaxRequestBytes <= 0 {
-		errs = append(errs, fmt.Errorf("webhook.maxRequestBytes: %d must be positive", o.MaxRequestBytes))
+		errs = append(errs, component.FieldErrorf("maxRequestBytes", "%d must be positive", o.MaxRequestBytes))
 	}
-	for name, d := range map[string]plane.Duration{
-		"readHeaderTimeout": o.ReadHeaderTimeout, "idleTimeout": o.IdleTimeout, "handlerTimeout": o.HandlerTimeout,
-	} {
-		if d <= 0 {
-			errs = append(errs, fmt.Errorf("webhook.%s: %v must be positive", name, d))
+	for _, d := range []struct {
+		name string
+		d    component.Duration
+	}{{"readHeaderTimeout", o.ReadHeaderTimeout}, {"idleTimeout", o.IdleTimeout}, {"handlerTimeout", o.HandlerTimeout}} {
+		if d.d <= 0 {
+			errs = append(errs, component.FieldErrorf(d.name, "%v must be positive", d.d))
 		}
 	}
 	errs = append(errs, o.Patch.validate()...)

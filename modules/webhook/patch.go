@@ -16,7 +16,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
-	"github.com/bootgraph/bootgraph/modules/dnscert"
+	"github.com/bootgraph/bootgraph/modules/servingcert"
 )
 
 // Retry bounds of a failed patch, istiod's: exponential from 100ms to 1m.
@@ -39,7 +39,7 @@ const (
 // change; a failed patch is retried with exponential backoff.
 type Patcher struct {
 	client   kubernetes.Interface
-	bundle   *dnscert.Bundle
+	bundle   *servingcert.Bundle
 	selector labels.Selector // nil: select by name only
 	kinds    map[string]*configKind
 	log      *zap.Logger
@@ -61,7 +61,7 @@ type configKind struct {
 
 // NewPatcher returns a patcher of the configurations opts select, with the
 // roots of bundle; Run starts it. It subscribes to bundle's changes.
-func NewPatcher(client kubernetes.Interface, bundle *dnscert.Bundle, opts PatchOptions, log *zap.Logger) (*Patcher, error) {
+func NewPatcher(client kubernetes.Interface, bundle *servingcert.Bundle, opts PatchOptions, log *zap.Logger) (*Patcher, error) {
 	sel, err := opts.selector()
 	if err != nil {
 		return nil, err

@@ -19,8 +19,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/bootgraph/bootgraph/component"
 	"github.com/bootgraph/bootgraph/internal/kubetest"
-	"github.com/bootgraph/bootgraph/modules/dnscert"
+	"github.com/bootgraph/bootgraph/internal/testutil"
+	"github.com/bootgraph/bootgraph/modules/servingcert"
 	"github.com/bootgraph/bootgraph/modules/webhook"
 )
 
@@ -48,15 +50,15 @@ func denyLabelled(_ context.Context, req *admissionv1.AdmissionRequest) *admissi
 // certificate from the istiod provider (loopback names included), with
 // denyLabelled at /validate.
 type kubeWebhook struct {
-	bundle *dnscert.Bundle
+	bundle *servingcert.Bundle
 	server *webhook.Server
 }
 
 func startKubeWebhook(t *testing.T) *kubeWebhook {
 	t.Helper()
-	opts := dnscert.Options{LoopbackNames: true}
+	var opts servingcert.Options
 	opts.SetDefaults()
-	provider, err := dnscert.NewIstiodProvider(newCA(t), opts, zap.NewNop())
+	provider, err := servingcert.NewIstiodProvider(testutil.NewCA(t), opts, opts.Names(component.DefaultNamespace, true), zap.NewNop())
 	require.NoError(t, err)
 	wopts := webhook.Options{Addr: "127.0.0.1:0"}
 	wopts.SetDefaults()
@@ -75,7 +77,7 @@ func (w *kubeWebhook) url(t *testing.T, path string) string {
 }
 
 // startPatcher runs a Patcher until the test ends.
-func startPatcher(t *testing.T, client kubernetes.Interface, bundle *dnscert.Bundle, opts webhook.PatchOptions) {
+func startPatcher(t *testing.T, client kubernetes.Interface, bundle *servingcert.Bundle, opts webhook.PatchOptions) {
 	t.Helper()
 	p, err := webhook.NewPatcher(client, bundle, opts, zaptest.NewLogger(t))
 	require.NoError(t, err)
@@ -248,7 +250,7 @@ func TestPatcherValidatingWebhook(t *testing.T) {
 	})
 
 	t.Run("new roots are published", func(t *testing.T) {
-		roots := append(append([]byte{}, w.bundle.RootsPEM()...), newCA(t).RootPEM()...)
+		roots := append(append([]byte{}, w.bundle.RootsPEM()...), testutil.NewCA(t).RootPEM()...)
 		require.NoError(t, w.bundle.Set(w.bundle.CertChainPEM(), w.bundle.KeyPEM(), roots))
 		requireBundles(t, get, 1, roots)
 		requireDenied(t, client, ns)
@@ -311,11 +313,14 @@ func TestPatchOptionsValidate(t *testing.T) {
 	opts.SetDefaults()
 	err := opts.Validate()
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "webhook.patch.validatingWebhooks[1]: must not be empty")
-	assert.Contains(t, err.Error(), "webhook.patch.labelSelector")
+	assert.Contains(t, err.Error(), "patch.validatingWebhooks[1]: must not be empty")
+	assert.Contains(t, err.Error(), `patch.labelSelector: "a in ("`)
+	assert.NotContains(t, err.Error(), "webhook.", "errors are relative to the options")
+	var fe *component.FieldError
+	require.ErrorAs(t, err, &fe)
 
-	_, err = webhook.NewPatcher(nil, dnscert.NewBundle(), webhook.PatchOptions{LabelSelector: "a in ("}, zap.NewNop())
-	assert.ErrorContains(t, err, "webhook.patch.labelSelector")
+	_, err = webhook.NewPatcher(nil, servingcert.NewBundle(), webhook.PatchOptions{LabelSelector: "a in ("}, zap.NewNop())
+	assert.ErrorContains(t, err, `patch.labelSelector: "a in ("`)
 
 	assert.False(t, webhook.PatchOptions{}.Enabled(), "patching is off by default")
 	assert.True(t, webhook.PatchOptions{LabelSelector: "istio.io/rev=default"}.Enabled())

@@ -3,19 +3,17 @@ package webhook
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	stdlog "log"
+	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
-	"go.uber.org/fx"
 	"go.uber.org/zap"
 
-	"github.com/bootgraph/bootgraph/modules/dnscert"
-	"github.com/bootgraph/bootgraph/modules/plane"
+	"github.com/bootgraph/bootgraph/component"
+	"github.com/bootgraph/bootgraph/modules/servingcert"
 )
 
 // Name is the listener's name in logs, errors and readiness.
@@ -31,29 +29,20 @@ type Handler struct {
 	Handler http.Handler
 }
 
-// HandlerOut adds a Handler to GroupHandlers from a constructor.
-type HandlerOut struct {
-	fx.Out
-	Handler Handler `group:"webhook.handlers"`
-}
-
 // Server is the HTTPS webhook listener.
 type Server struct {
-	*plane.Binding // Name, Addr, Ready
+	*component.Binding // Name, Addr, Ready
 
 	log  *zap.Logger
 	http *http.Server
 	tls  *tls.Config
-
-	mu     sync.Mutex
-	served chan error
 }
 
 // NewServer builds the server and mounts handlers; it does not listen until
 // Start. Two handlers on one path, a path without a leading "/", or a handler
 // on /ready is an error naming the path.
-func NewServer(opts Options, bundle *dnscert.Bundle, log *zap.Logger, handlers []Handler) (*Server, error) {
-	s := &Server{Binding: plane.NewBinding(Name, opts.Addr, bundle.Valid), log: log}
+func NewServer(opts Options, bundle *servingcert.Bundle, log *zap.Logger, handlers []Handler) (*Server, error) {
+	s := &Server{Binding: component.NewBinding(Name, opts.Addr, bundle.Valid), log: log}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ready", s.serveReady)
 	seen := map[string]bool{"/ready": true}
@@ -111,37 +100,21 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 
 // Start binds the port and serves TLS in the background.
 func (s *Server) Start(context.Context) error {
-	l, err := s.Listen()
-	if err != nil {
+	if err := s.Serve(func(l net.Listener) error { return s.http.Serve(tls.NewListener(l, s.tls)) }); err != nil {
 		return err
 	}
-	served := make(chan error, 1)
-	s.mu.Lock()
-	s.served = served
-	s.mu.Unlock()
-	s.Serving(l.Addr().String())
-	go func() { served <- s.http.Serve(tls.NewListener(l, s.tls)) }()
-	s.log.Info("serving", zap.String("listener", Name), zap.String("addr", l.Addr().String()))
+	s.log.Info("serving", zap.String("listener", Name), zap.String("addr", s.Addr()))
 	return nil
 }
 
 // Stop finishes in-flight requests until ctx is done, then closes the rest.
 // It is safe before Start and more than once.
 func (s *Server) Stop(ctx context.Context) error {
-	s.mu.Lock()
-	served := s.served
-	s.served = nil
-	s.mu.Unlock()
-	if served == nil {
-		return nil
-	}
-	defer s.Stopped()
-	err := s.http.Shutdown(ctx)
-	if err != nil {
-		s.http.Close()
-	}
-	if serveErr := <-served; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
-		return fmt.Errorf("%s %s: %w", Name, s.Addr(), serveErr)
-	}
-	return err
+	return s.Shutdown(ctx, func(ctx context.Context) error {
+		err := s.http.Shutdown(ctx)
+		if err != nil {
+			_ = s.http.Close() // the deadline passed: drop what remains
+		}
+		return err
+	}, http.ErrServerClosed)
 }

@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/bootgraph/bootgraph/internal/testutil"
 	"github.com/bootgraph/bootgraph/modules/webhook"
 )
 
@@ -191,8 +192,7 @@ func TestServingCertHotReload(t *testing.T) {
 }
 
 func TestNewServerErrors(t *testing.T) {
-	c := newCA(t)
-	b := newBundle(t, c)
+	b := testutil.NewBundle(t, testutil.NewCA(t))
 	h := http.NotFoundHandler()
 	tests := map[string][]webhook.Handler{
 		"duplicate path":  {{Path: "/a", Handler: h}, {Path: "/a", Handler: h}},
@@ -215,10 +215,9 @@ func TestStartErrors(t *testing.T) {
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer taken.Close()
-	c := newCA(t)
 	opts := webhook.Options{Addr: taken.Addr().String()}
 	opts.SetDefaults()
-	s, err := webhook.NewServer(opts, newBundle(t, c), zap.NewNop(), nil)
+	s, err := webhook.NewServer(opts, testutil.NewBundle(t, testutil.NewCA(t)), zap.NewNop(), nil)
 	require.NoError(t, err)
 	require.ErrorContains(t, s.Ready(context.Background()), "not listening")
 	err = s.Start(context.Background())
@@ -233,8 +232,11 @@ func TestOptionsValidate(t *testing.T) {
 	opts.SetDefaults()
 	err := opts.Validate()
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "webhook.maxRequestBytes")
-	assert.Contains(t, err.Error(), "webhook.idleTimeout")
+	assert.Contains(t, err.Error(), "maxRequestBytes: -1 must be positive")
+	assert.Contains(t, err.Error(), "idleTimeout: -1ns must be positive")
+	assert.NotContains(t, err.Error(), "webhook.", "errors are relative to the options")
+	empty := webhook.Options{}
+	assert.ErrorContains(t, empty.Validate(), "addr: must not be empty")
 	ok := webhook.Options{}
 	ok.SetDefaults()
 	require.NoError(t, ok.Validate())

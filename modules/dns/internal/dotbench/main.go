@@ -29,7 +29,7 @@ import (
 
 	"github.com/bootgraph/bootgraph/modules/ca"
 	dnsmod "github.com/bootgraph/bootgraph/modules/dns"
-	"github.com/bootgraph/bootgraph/modules/dnscert"
+	"github.com/bootgraph/bootgraph/modules/servingcert"
 )
 
 func main() {
@@ -60,9 +60,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	certOpts := dnscert.Options{LoopbackNames: true}
+	var certOpts servingcert.Options
 	certOpts.SetDefaults()
-	provider, err := dnscert.NewIstiodProvider(authority, certOpts, zap.NewNop())
+	provider, err := servingcert.NewIstiodProvider(authority, certOpts, certOpts.Names("istio-system", true), zap.NewNop())
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func run() error {
 }
 
 // serveOurs serves this module's server with one contributed record.
-func serveOurs(addr string, bundle *dnscert.Bundle) (func(context.Context) error, error) {
+func serveOurs(addr string, bundle *servingcert.Bundle) (func(context.Context) error, error) {
 	s, err := dnsmod.NewServer(dnsmod.Options{Addr: addr}, bundle, zap.NewNop(), []dnsmod.Record{{
 		Name:  "xds.istio-system.svc",
 		Addrs: []netip.Addr{netip.MustParseAddr("10.0.0.1")},
@@ -131,7 +131,7 @@ func serveOurs(addr string, bundle *dnscert.Bundle) (func(context.Context) error
 
 // servePlain serves a plain miekg/dns DNS-over-TLS server whose handler
 // answers every query with one A record.
-func servePlain(addr string, bundle *dnscert.Bundle, maxQueries int) (func(context.Context) error, error) {
+func servePlain(addr string, bundle *servingcert.Bundle, maxQueries int) (func(context.Context) error, error) {
 	cert, err := tls.X509KeyPair(bundle.CertChainPEM(), bundle.KeyPEM())
 	if err != nil {
 		return nil, err
@@ -166,7 +166,7 @@ func servePlain(addr string, bundle *dnscert.Bundle, maxQueries int) (func(conte
 
 // swapCerts swaps a newly issued serving certificate into bundle every
 // interval until ctx is done, and returns how many it swapped.
-func swapCerts(ctx context.Context, authority *ca.CA, bundle *dnscert.Bundle, interval time.Duration) int {
+func swapCerts(ctx context.Context, authority *ca.CA, bundle *servingcert.Bundle, interval time.Duration) int {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for swaps := 0; ; swaps++ {
