@@ -15,7 +15,7 @@ const (
 
 // Env is where one plane runs, as every part may need to know it. The
 // config layer supplies it from the file's top-level settings; a program
-// may supply its own with fx.Supply(component.Env{...}). When it is absent,
+// may supply its own with SupplyEnv(component.Env{...}). When it is absent,
 // or a field is empty, parts use the defaults (WithDefaults).
 type Env struct {
 	// Namespace of the control plane: its serving certificate names

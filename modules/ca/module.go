@@ -97,11 +97,19 @@ func provideLocalTokens(opts Options, log *zap.Logger) (localTokens, error) {
 	return localTokens{Authenticators: []Authenticator{a}}, nil
 }
 
+// AuthenticatorsIn receives every Authenticator added with Authenticate
+// or ProvideAuthenticator (the client certificate is not among them: the
+// service always tries it first).
+type AuthenticatorsIn struct {
+	fx.In
+	Authenticators []Authenticator `group:"ca.authenticators"`
+}
+
 type serviceParams struct {
 	fx.In
-	CA             *CA
-	Log            *zap.Logger
-	Authenticators []Authenticator `group:"ca.authenticators"`
+	CA  *CA
+	Log *zap.Logger
+	AuthenticatorsIn
 }
 
 func provideService(p serviceParams) grpcservice.Out {

@@ -129,7 +129,7 @@ func TestTokenReviewJoinsCAChain(t *testing.T) {
 		fx.Supply(c),
 		kube.Module(kube.Options{Kubeconfig: e.Kubeconfig(t), ClusterID: "east"}),
 		component.SupplyEnv(component.Env{Namespace: ns}),
-		fx.Invoke(fx.Annotate(func(a []ca.Authenticator) { chain = a }, fx.ParamTags(`group:"`+ca.GroupAuthenticators+`"`))),
+		fx.Invoke(func(in ca.AuthenticatorsIn) { chain = in.Authenticators }),
 	).RequireStart().RequireStop()
 
 	require.Len(t, chain, 1)
