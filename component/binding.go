@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -98,6 +99,18 @@ func (b *Binding) Shutdown(ctx context.Context, stop func(context.Context) error
 		return fmt.Errorf("%s %s: %w", b.name, b.Addr(), errors.Join(served, stopErr))
 	}
 	return stopErr
+}
+
+// StopHTTP is the stop function of Shutdown for an *http.Server: a
+// graceful shutdown until ctx is done, then closing what remains.
+func StopHTTP(s *http.Server) func(context.Context) error {
+	return func(ctx context.Context) error {
+		err := s.Shutdown(ctx)
+		if err != nil {
+			_ = s.Close() // the deadline passed: drop what remains
+		}
+		return err
+	}
 }
 
 // Serving records that the listener serves on addr; Ready can then be

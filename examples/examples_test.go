@@ -17,7 +17,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -68,31 +67,14 @@ func build(dir, out, pkg string) {
 type proc struct {
 	cmd   *exec.Cmd
 	addrs map[string]string // from its "ready k=v ..." line
-	out   *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	out   *testutil.SyncBuffer
 }
 
 // start runs an example in dir and waits for its "ready" line; at the end
 // of the test it sends SIGTERM and requires a clean exit.
 func start(t *testing.T, dir, bin string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(bin, args...), addrs: map[string]string{}, out: &lockedBuffer{}}
+	p := &proc{cmd: exec.Command(bin, args...), addrs: map[string]string{}, out: &testutil.SyncBuffer{}}
 	p.cmd.Dir = dir
 	p.cmd.Env = localEnv()
 	p.cmd.Stderr = p.out
@@ -292,7 +274,7 @@ func serveGreeter(t *testing.T, dir string, args ...string) map[string]string {
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
 	started := make(chan bool, 1)
-	var log lockedBuffer
+	var log testutil.SyncBuffer
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {

@@ -15,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/bootgraph/bootgraph/internal/kubetest"
 	"github.com/bootgraph/bootgraph/internal/pemutil"
+	"github.com/bootgraph/bootgraph/internal/testutil"
 )
 
 var binary string
@@ -63,35 +63,17 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // server is a running `bootgraph serve`.
 type server struct {
 	cmd                  *exec.Cmd
-	out                  *syncBuffer
+	out                  *testutil.SyncBuffer
 	dataDir              string
 	grpcAddr, monitoring string
 }
 
 func startServe(t *testing.T, args ...string) *server {
 	t.Helper()
-	s := &server{out: &syncBuffer{}, dataDir: t.TempDir(), grpcAddr: freeAddr(t), monitoring: freeAddr(t)}
+	s := &server{out: &testutil.SyncBuffer{}, dataDir: t.TempDir(), grpcAddr: freeAddr(t), monitoring: freeAddr(t)}
 	all := append([]string{"serve", "--data-dir", s.dataDir, "--grpc-addr", s.grpcAddr,
 		"--webhook-addr", freeAddr(t), "--dns-addr", freeAddr(t), "--monitoring-addr", s.monitoring}, args...)
 	s.cmd = exec.Command(binary, all...)

@@ -10,8 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"go.uber.org/fx"
 
@@ -28,28 +26,24 @@ func main() {
 	trustDomain := flag.String("trust-domain", ca.DefaultTrustDomain, "SPIFFE trust domain of issued identities")
 	flag.Parse()
 
-	var srv *grpc.Server
 	p, err := bootgraph.New(bootgraph.Options{},
 		component.SupplyEnv(component.Env{DataDir: *dataDir}),
 		ca.Module(ca.Options{TrustDomain: *trustDomain}),
 		servingcert.Module(servingcert.Options{}),
 		grpc.Module(grpc.Options{Addr: *addr}),
-		fx.Populate(&srv),
+		fx.Invoke(sayReady),
 	)
+	if err == nil {
+		err = p.Run(context.Background()) // until SIGINT or SIGTERM
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ca-only:", err)
 		os.Exit(1)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := p.Start(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "ca-only:", err)
-		os.Exit(1)
-	}
-	fmt.Printf("ready grpc=%s\n", srv.Addr())
-	<-ctx.Done()
-	if err := p.Stop(context.Background()); err != nil {
-		fmt.Fprintln(os.Stderr, "ca-only:", err)
-		os.Exit(1)
-	}
+}
+
+// sayReady prints the bound address once the server serves: its hook is
+// appended after the server's, because it needs the server.
+func sayReady(lc fx.Lifecycle, s *grpc.Server) {
+	lc.Append(fx.StartHook(func() { fmt.Printf("ready grpc=%s\n", s.Addr()) }))
 }

@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"go.uber.org/fx"
@@ -35,11 +33,6 @@ func main() {
 	dnsAddr := flag.String("dns-addr", dns.DefaultAddr, "DNS-over-TLS listen address")
 	flag.Parse()
 
-	var (
-		g *grpc.Server
-		w *webhook.Server
-		d *dns.Server
-	)
 	p, err := bootgraph.New(bootgraph.Options{},
 		component.SupplyEnv(component.Env{DataDir: *dataDir}),
 		ca.Module(ca.Options{}),
@@ -54,24 +47,23 @@ func main() {
 			Name:  "xds.istio-system.svc",
 			Addrs: []netip.Addr{netip.MustParseAddr("10.0.0.7")},
 		}),
-		fx.Populate(&g, &w, &d),
+		fx.Invoke(sayReady),
 	)
+	if err == nil {
+		err = p.Run(context.Background()) // until SIGINT or SIGTERM
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "custom-plane:", err)
 		os.Exit(1)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := p.Start(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "custom-plane:", err)
-		os.Exit(1)
-	}
-	fmt.Printf("ready grpc=%s webhook=%s dns=%s\n", g.Addr(), w.Addr(), d.Addr())
-	<-ctx.Done()
-	if err := p.Stop(context.Background()); err != nil {
-		fmt.Fprintln(os.Stderr, "custom-plane:", err)
-		os.Exit(1)
-	}
+}
+
+// sayReady prints the bound addresses once every listener serves: its hook
+// is appended after theirs, because it needs them.
+func sayReady(lc fx.Lifecycle, g *grpc.Server, w *webhook.Server, d *dns.Server) {
+	lc.Append(fx.StartHook(func() {
+		fmt.Printf("ready grpc=%s webhook=%s dns=%s\n", g.Addr(), w.Addr(), d.Addr())
+	}))
 }
 
 // ClockService is the full name of the example's gRPC service.

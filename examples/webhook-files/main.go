@@ -8,8 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"encoding/json"
 	"go.uber.org/fx"
@@ -28,29 +26,24 @@ func main() {
 	addr := flag.String("addr", webhook.DefaultAddr, "HTTPS listen address")
 	flag.Parse()
 
-	var srv *webhook.Server
 	p, err := bootgraph.New(bootgraph.Options{},
 		servingcert.Module(servingcert.Options{CertFile: *cert, KeyFile: *key}),
 		webhook.Module(webhook.Options{Addr: *addr}),
 		webhook.HandleAdmission("/validate", requireTeam),
-		fx.Populate(&srv),
+		fx.Invoke(sayReady),
 	)
+	if err == nil {
+		err = p.Run(context.Background()) // until SIGINT or SIGTERM
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "webhook-files:", err)
 		os.Exit(1)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := p.Start(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "webhook-files:", err)
-		os.Exit(1)
-	}
-	fmt.Printf("ready webhook=%s\n", srv.Addr())
-	<-ctx.Done()
-	if err := p.Stop(context.Background()); err != nil {
-		fmt.Fprintln(os.Stderr, "webhook-files:", err)
-		os.Exit(1)
-	}
+}
+
+// sayReady prints the bound address once the server serves.
+func sayReady(lc fx.Lifecycle, s *webhook.Server) {
+	lc.Append(fx.StartHook(func() { fmt.Printf("ready webhook=%s\n", s.Addr()) }))
 }
 
 // requireTeam allows a pod only if it has a "team" label.

@@ -110,11 +110,5 @@ func (s *Server) Start(context.Context) error {
 // Stop finishes in-flight requests until ctx is done, then closes the rest.
 // It is safe before Start and more than once.
 func (s *Server) Stop(ctx context.Context) error {
-	return s.Shutdown(ctx, func(ctx context.Context) error {
-		err := s.http.Shutdown(ctx)
-		if err != nil {
-			_ = s.http.Close() // the deadline passed: drop what remains
-		}
-		return err
-	}, http.ErrServerClosed)
+	return s.Shutdown(ctx, component.StopHTTP(s.http), http.ErrServerClosed)
 }
