@@ -20,10 +20,11 @@ type Binding struct {
 	configured string
 	valid      func(time.Time) error
 
-	mu     sync.Mutex
-	bound  string        // the bound address while serving, else ""
-	done   chan struct{} // closed when the serve function returned
-	served error         // what it returned
+	mu       sync.Mutex
+	bound    string        // the bound address while serving, else ""
+	listener net.Listener  // the bound listener while serving
+	done     chan struct{} // closed when the serve function returned
+	served   error         // what it returned
 }
 
 // NewBinding describes listener name on addr; valid, when not nil, reports
@@ -50,7 +51,7 @@ func (b *Binding) Serve(serve func(net.Listener) error) error {
 	}
 	done := make(chan struct{})
 	b.mu.Lock()
-	b.bound, b.done, b.served = l.Addr().String(), done, nil
+	b.bound, b.listener, b.done, b.served = l.Addr().String(), l, done, nil
 	b.mu.Unlock()
 	go func() {
 		err := serve(l)
@@ -70,13 +71,15 @@ func (b *Binding) Done() <-chan struct{} {
 }
 
 // Shutdown ends what Serve started: it calls stop (a server's own graceful
-// shutdown, which must make serve return) with ctx, then waits for serve
+// shutdown) with ctx, closes the listener (which ends a plain accept loop;
+// a server's shutdown has usually closed it already), then waits for serve
 // to return. An error of serve that is one of closed (http.ErrServerClosed,
-// say) is the normal end. It is safe before Serve and more than once.
+// net.ErrClosed, say) is the normal end. It is safe before Serve and more
+// than once.
 func (b *Binding) Shutdown(ctx context.Context, stop func(context.Context) error, closed ...error) error {
 	b.mu.Lock()
-	done := b.done
-	b.done = nil
+	done, l := b.done, b.listener
+	b.done, b.listener = nil, nil
 	b.mu.Unlock()
 	if done == nil {
 		return nil // never started, or already stopped
@@ -86,6 +89,7 @@ func (b *Binding) Shutdown(ctx context.Context, stop func(context.Context) error
 	if stop != nil {
 		stopErr = stop(ctx)
 	}
+	_ = l.Close() // closed already by most servers' shutdown
 	<-done
 	b.mu.Lock()
 	served := b.served

@@ -116,3 +116,27 @@ func Announce(listener, addr string) fx.Option {
 	return fx.Supply(fx.Annotate(ListenAddr{Listener: listener, Addr: addr},
 		fx.ResultTags(`group:"`+GroupListenAddrs+`"`)))
 }
+
+// GroupChecks collects readiness checks of parts that are not listeners
+// (the CA's signing certificate, say); /ready reports each.
+const GroupChecks = "bootgraph.checks"
+
+// Check is a readiness check of a part that is not a listener.
+type Check struct {
+	// Name identifies it in /ready, e.g. "ca".
+	Name string
+	// Ready returns nil when the part can do its work now, else why not.
+	Ready func(ctx context.Context) error
+}
+
+// ChecksIn receives every Check of the plane.
+type ChecksIn struct {
+	fx.In
+	Checks []Check `group:"bootgraph.checks"`
+}
+
+// ProvideCheck adds the check ctor builds from the graph (ctor returns a
+// Check) to the plane's readiness.
+func ProvideCheck(ctor any) fx.Option {
+	return fx.Provide(fx.Annotate(ctor, fx.ResultTags(`group:"`+GroupChecks+`"`)))
+}

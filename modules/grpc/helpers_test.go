@@ -128,12 +128,17 @@ func echoService() grpcmod.Service {
 			HandlerType: (*any)(nil),
 			Methods: []gogrpc.MethodDesc{{
 				MethodName: "Echo",
-				Handler: func(_ any, _ context.Context, dec func(any) error, _ gogrpc.UnaryServerInterceptor) (any, error) {
+				// As generated code does, through the server's interceptors.
+				Handler: func(_ any, ctx context.Context, dec func(any) error, interceptor gogrpc.UnaryServerInterceptor) (any, error) {
 					in := new(wrapperspb.StringValue)
 					if err := dec(in); err != nil {
 						return nil, err
 					}
-					return in, nil
+					echo := func(_ context.Context, req any) (any, error) { return req, nil }
+					if interceptor == nil {
+						return echo(ctx, in)
+					}
+					return interceptor(ctx, in, &gogrpc.UnaryServerInfo{FullMethod: echoMethod}, echo)
 				},
 			}},
 		}, struct{}{})

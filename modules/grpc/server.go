@@ -64,7 +64,7 @@ func newServer(opts Options, bundle *servingcert.Bundle, log *zap.Logger, servic
 	for _, svc := range services {
 		svc.Register(s.grpc)
 	}
-	healthpb.RegisterHealthServer(s.grpc, h.srv)
+	healthpb.RegisterHealthServer(s.grpc, healthService{h: h, drain: d})
 	reflection.Register(s.grpc)
 	h.register(slices.Sorted(maps.Keys(s.grpc.GetServiceInfo())))
 	return s

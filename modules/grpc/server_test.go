@@ -260,7 +260,8 @@ func TestServerStopDrainsInFlightCalls(t *testing.T) {
 	t.Parallel()
 	c := testutil.NewCA(t)
 	b := newBlocker()
-	s, stop := startServer(t, grpcmod.Options{}, testutil.NewBundle(t, c), nil, b.service())
+	// A drain timeout longer than the test: the call must be waited for.
+	s, stop := startServer(t, grpcmod.Options{DrainTimeout: component.Duration(time.Minute)}, testutil.NewBundle(t, c), nil, b.service())
 	addr := s.Addr()
 	conn := dial(t, addr, c.Roots(), nil)
 	result := b.call(conn)

@@ -38,10 +38,12 @@ type serverParams struct {
 	Log       *zap.Logger
 	Gatherer  prometheus.Gatherer `optional:"true"`
 	component.ListenersIn
+	component.ChecksIn
 }
 
 func provideServer(p serverParams) *Server {
 	s := NewServer(p.Options, p.Log.Named("monitoring"), p.Gatherer, p.Listeners)
+	s.checks = p.Checks
 	p.Lifecycle.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
 	return s
 }

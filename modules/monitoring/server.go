@@ -24,6 +24,7 @@ type Server struct {
 
 	log       *zap.Logger
 	listeners []component.Listener
+	checks    []component.Check
 	http      *http.Server
 	mux       *http.ServeMux
 }
@@ -50,13 +51,19 @@ func NewServer(opts Options, log *zap.Logger, gatherer prometheus.Gatherer, list
 // Handle adds a handler to the monitoring mux, e.g. a debug page.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
-// Ready returns nil when every listener of the plane is ready, else an
-// error listing each one that is not.
+// Ready returns nil when every listener of the plane is ready and every
+// readiness check (component.Check) passes, else an error listing each one
+// that is not.
 func (s *Server) Ready(ctx context.Context) error {
 	var errs []error
 	for _, l := range s.listeners {
 		if err := l.Ready(ctx); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	for _, c := range s.checks {
+		if err := c.Ready(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", c.Name, err))
 		}
 	}
 	return errors.Join(errs...)
