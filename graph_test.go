@@ -199,6 +199,23 @@ func TestStartTimeoutRollsBack(t *testing.T) {
 	slowStopped.Wait()
 }
 
+// A hook that gives up when the start deadline passes (returning the
+// context's error) is still named in the error: before, the message said
+// "while running OnStart of " and nothing.
+func TestStartTimeoutNamesAHookThatReturned(t *testing.T) {
+	p, err := bootgraph.New(bootgraph.Options{Logger: zaptest.NewLogger(t), StartTimeout: 100 * time.Millisecond},
+		fx.Invoke(registerPatientHook))
+	require.NoError(t, err)
+	err = p.Start(context.Background())
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Contains(t, err.Error(), "while running OnStart of github.com/bootgraph/bootgraph_test.registerPatientHook()")
+}
+
+// registerPatientHook appends a hook that waits for its context.
+func registerPatientHook(lc fx.Lifecycle) {
+	lc.Append(fx.Hook{OnStart: func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }})
+}
+
 func assertAllStartedHooksStopped(t *testing.T, p *bootgraph.Plane) {
 	t.Helper()
 	var started int

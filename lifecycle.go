@@ -46,6 +46,7 @@ type hookTracker struct {
 	mu        sync.Mutex
 	hooks     []*trackedHook
 	running   *trackedHook
+	last      *trackedHook // the hook that started (or stopped) last
 	stops     int  // OnStop calls so far, for StopOrder
 	abandoned bool // a start was given up; late finishers stop themselves
 }
@@ -89,7 +90,7 @@ func (l *trackedLifecycle) Append(h fx.Hook) {
 
 func (t *hookTracker) start(ctx context.Context, th *trackedHook, onStart func(context.Context) error) error {
 	t.mu.Lock()
-	t.running = th
+	t.running, t.last = th, th
 	t.mu.Unlock()
 	begin := time.Now()
 	var err error
@@ -130,7 +131,7 @@ func (t *hookTracker) stop(ctx context.Context, th *trackedHook) error {
 	th.rec.Stopped = true
 	th.rec.StopOrder = t.stops
 	t.stops++
-	t.running = th
+	t.running, t.last = th, th
 	t.mu.Unlock()
 
 	begin := time.Now()
@@ -171,14 +172,18 @@ func (t *hookTracker) rollback(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// runningHook names the hook running now, or "".
+// runningHook names the hook running now or, when none is (it returned
+// with the deadline's error), the last one that ran.
 func (t *hookTracker) runningHook() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.running == nil {
-		return ""
+	switch {
+	case t.running != nil:
+		return t.running.rec.Name
+	case t.last != nil:
+		return t.last.rec.Name
 	}
-	return t.running.rec.Name
+	return "no hook (the deadline passed before the first)"
 }
 
 // records returns a copy of every hook's record, in start order.

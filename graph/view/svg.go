@@ -9,6 +9,9 @@ import (
 	"github.com/goccy/go-graphviz"
 
 	"github.com/bootgraph/bootgraph/graph"
+	// Before go-graphviz initialises: its compilation cache in a private
+	// directory, never a shared one another user owns.
+	_ "github.com/bootgraph/bootgraph/internal/wasmcache"
 )
 
 // graphvizSem serialises every use of go-graphviz. The library runs one
