@@ -10,6 +10,7 @@ import (
 	"github.com/bootgraph/bootgraph/modules/monitoring"
 	"github.com/bootgraph/bootgraph/modules/servingcert"
 	"github.com/bootgraph/bootgraph/modules/webhook"
+	"github.com/bootgraph/bootgraph/modules/xds"
 )
 
 // Builtin returns bootgraph's own parts, in the order istiod builds them.
@@ -17,7 +18,7 @@ import (
 // fixes the start order.
 func Builtin() []component.Part {
 	return []component.Part{
-		ca.Part, servingcert.Part, grpc.Part, webhook.Part, dns.Part,
+		ca.Part, servingcert.Part, grpc.Part, xds.Part, webhook.Part, dns.Part,
 		monitoring.Part, kube.Part, graphpage.Part,
 	}
 }

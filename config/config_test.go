@@ -78,7 +78,7 @@ func TestLoadErrors(t *testing.T) {
 		body string
 		want []string
 	}{
-		"misspelt top-level field": {"grcp:\n  addr: x\n", []string{`unknown field "grcp" (valid here: ca, dataDir, dns, graphpage, grpc, kube, log, monitoring, namespace, servingCert, startTimeout, stopTimeout, webhook)`}},
+		"misspelt top-level field": {"grcp:\n  addr: x\n", []string{`unknown field "grcp" (valid here: ca, dataDir, dns, graphpage, grpc, kube, log, monitoring, namespace, servingCert, startTimeout, stopTimeout, webhook, xds)`}},
 		"misspelt part field":      {"ca:\n  trustDomian: x\n", []string{`unknown field "ca.trustDomian" (valid here: createTokenFile, dataDir, defaultCertTTL, enabled, keyType,`}},
 		"misspelt nested field":    {"servingCert:\n  kubernetes:\n    signer: x\n", []string{`unknown field "servingCert.kubernetes.signer" (valid here: approve, signerName, timeout)`}},
 		"misspelt log field":       {"log:\n  lvl: debug\n", []string{`unknown field "log.lvl" (valid here: format, level)`}},

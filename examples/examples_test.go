@@ -21,8 +21,13 @@ import (
 	"testing"
 	"time"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 	gogrpc "google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -36,14 +41,14 @@ import (
 
 var bins = map[string]string{} // example name -> built binary
 
-// TestMain builds the examples once: the three in this module and the
+// TestMain builds the examples once: those in this module and the
 // greeter module, which needs its own build (GOWORK off, its go.mod).
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "bootgraph-examples")
 	if err != nil {
 		panic(err)
 	}
-	for _, name := range []string{"ca-only", "webhook-files", "custom-plane"} {
+	for _, name := range []string{"ca-only", "webhook-files", "custom-plane", "ca-xds"} {
 		bins[name] = filepath.Join(dir, name)
 		build(".", bins[name], "./"+name)
 	}
@@ -51,6 +56,12 @@ func TestMain(m *testing.M) {
 	build("greeter-part", bins["greeter"], ".")
 	code := m.Run()
 	os.RemoveAll(dir)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 
@@ -386,4 +397,60 @@ func TestOutOfTreePart(t *testing.T) {
 	err = grpcConn(t, addrs["grpc"], readFile(t, filepath.Join(dir2, "data", "ca", "root-cert.pem"))).
 		Invoke(ctx, "/greeter.v1.Greeter/Hello", wrapperspb.String("bob"), &hello)
 	assert.Equal(t, codes.Unimplemented, status.Code(err))
+}
+
+// The CA and xDS on one listener: a workload gets its certificate from the
+// CA with the project's CA client (authenticated with the local token),
+// then opens an ADS stream with that certificate and its identity as its
+// node ID, and is served the resources file's cluster and the one main.go
+// publishes for it in Go; another node ID is refused.
+func TestCAXDS(t *testing.T) {
+	t.Parallel()
+	data, work := t.TempDir(), t.TempDir()
+	resourcesFile := filepath.Join(work, "resources.yaml")
+	require.NoError(t, os.WriteFile(resourcesFile, []byte("clusters:\n- {name: from-file, type: STATIC, connectTimeout: 1s}\n"), 0o600))
+	p := start(t, work, bins["ca-xds"], "--data-dir", data, "--addr", testutil.FreeAddr(t), "--resources", resourcesFile)
+
+	root := readFile(t, filepath.Join(data, "ca", "root-cert.pem"))
+	token := strings.Split(strings.Split(string(readFile(t, filepath.Join(data, "tokens.csv"))), "\n")[1], ",")[0]
+	c, err := caclient.Dial(caclient.Config{Addr: p.addrs["grpc"], RootsPEM: root, ServerName: "localhost", Token: token})
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := c.Issue(ctx, caclient.KeyECDSAP256, time.Hour)
+	require.NoError(t, err)
+	identity := res.Leaf.URIs[0].String()
+	require.Equal(t, "spiffe://cluster.local/ns/default/sa/default", identity)
+
+	cert, err := tls.X509KeyPair(res.CertChainPEM, res.KeyPEM)
+	require.NoError(t, err)
+	roots := x509.NewCertPool()
+	require.True(t, roots.AppendCertsFromPEM(root))
+	conn, err := gogrpc.NewClient(p.addrs["grpc"], gogrpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
+		RootCAs: roots, ServerName: "localhost", Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})))
+	require.NoError(t, err)
+	defer conn.Close()
+	ads := discovery.NewAggregatedDiscoveryServiceClient(conn)
+
+	st, err := ads.StreamAggregatedResources(ctx)
+	require.NoError(t, err)
+	require.NoError(t, st.Send(&discovery.DiscoveryRequest{Node: &corev3.Node{Id: identity}, TypeUrl: resource.ClusterType}))
+	resp, err := st.Recv()
+	require.NoError(t, err)
+	assert.Equal(t, resource.ClusterType, resp.GetTypeUrl())
+	var names []string
+	for _, a := range resp.GetResources() {
+		var cl clusterv3.Cluster
+		require.NoError(t, a.UnmarshalTo(&cl))
+		names = append(names, cl.GetName())
+	}
+	assert.ElementsMatch(t, []string{"from-file", "default-only"}, names)
+
+	other, err := ads.StreamAggregatedResources(ctx)
+	require.NoError(t, err)
+	require.NoError(t, other.Send(&discovery.DiscoveryRequest{Node: &corev3.Node{Id: "spiffe://cluster.local/ns/default/sa/someone-else"},
+		TypeUrl: resource.ClusterType}))
+	_, err = other.Recv()
+	assert.Equal(t, codes.PermissionDenied, status.Code(err), "%v", err)
 }
