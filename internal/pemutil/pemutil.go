@@ -1,6 +1,9 @@
 // Package pemutil holds the small PEM, key and file helpers that the CA and
 // the serving-cert providers share: parsing certificates and private keys in
-// the encodings istiod writes, and writing secrets with safe permissions.
+// the encodings istiod writes, checking key strength, reading files with
+// bounds (regular files of at most MaxFileSize, private ones not readable by
+// others), and writing secrets with safe permissions, durably, and as whole
+// generations of several files (WriteGeneration).
 package pemutil
 
 import (
@@ -130,8 +133,12 @@ func EnsureSecretDir(dir string) error {
 	return nil
 }
 
-// WriteSecretFile writes data to path with mode 0600, atomically: a reader
-// sees either the old file or the new one, never a torn write.
+// WriteSecretFile writes data to path with mode 0600, atomically and
+// durably: the data goes to a temp file beside path (".<name>.tmp*"),
+// which is fsynced, renamed over path, and the directory fsynced, so a
+// reader sees the old file or the new one, never a torn write, and a
+// crash leaves one of them. On failure the temp file is removed; one left
+// by a crash is removed by RemoveStale.
 func WriteSecretFile(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -144,11 +151,14 @@ func WriteSecretFile(path string, data []byte) error {
 	if _, err := tmp.Write(data); err != nil {
 		return fmt.Errorf("write %s: %w", path, errors.Join(err, tmp.Close()))
 	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("write %s: %w", path, errors.Join(err, tmp.Close()))
+	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return nil
+	return syncDir(filepath.Dir(path))
 }

@@ -18,5 +18,17 @@
 //     ca-key.pem, cert-chain.pem, root-cert.pem), verified at load.
 //
 // Certificates are issued for the caller's authenticated identity, never for
-// the names a CSR asks for.
+// the names a CSR asks for, and never outside the validity of the signing
+// certificate and its issuers: while that is expired or not yet valid,
+// every request fails with FailedPrecondition (counted in
+// citadel_server_csr_sign_err_count{error="CA_CERT_NOT_VALID"}) and the
+// CA's readiness check ("ca" in /ready) says why. CA keys and CSR keys
+// must be RSA of 2048 to 8192 bits, ECDSA P-256, P-384 or P-521, or
+// Ed25519.
+//
+// Every file the CA reads is read bounded (internal/pemutil): regular
+// files only, at most 1 MiB, keys and tokens private to their owner, key
+// directories not writable by others. Loose permissions are refused, not
+// fixed. The self-signed root is stored as one generation, so a crash while
+// it is first written never leaves a usable but inconsistent set.
 package ca

@@ -8,11 +8,17 @@ type ErrorKind string
 
 // Signing failure kinds.
 const (
-	ErrCANotReady  ErrorKind = "CA_NOT_READY"   // gRPC Internal
-	ErrCSR         ErrorKind = "CSR_ERROR"      // gRPC InvalidArgument
-	ErrTTL         ErrorKind = "TTL_ERROR"      // gRPC InvalidArgument
-	ErrCertGen     ErrorKind = "CERT_GEN_ERROR" // gRPC Internal
-	ErrNoIdentity  ErrorKind = "IDENTITY_ERROR" // gRPC InvalidArgument
+	ErrCANotReady ErrorKind = "CA_NOT_READY"   // gRPC Internal
+	ErrCSR        ErrorKind = "CSR_ERROR"      // gRPC InvalidArgument
+	ErrTTL        ErrorKind = "TTL_ERROR"      // gRPC InvalidArgument
+	ErrCertGen    ErrorKind = "CERT_GEN_ERROR" // gRPC Internal
+	ErrNoIdentity ErrorKind = "IDENTITY_ERROR" // gRPC InvalidArgument
+	// ErrSignerNotValid: the signing certificate or one of its issuers has
+	// expired or is not valid yet, so nothing can be issued until the CA is
+	// rotated (or the clock fixed). istiod has no label for it.
+	ErrSignerNotValid ErrorKind = "CA_CERT_NOT_VALID" // gRPC FailedPrecondition
+	// ErrRequest: a request field other than the CSR is out of bounds.
+	ErrRequest     ErrorKind = "REQUEST_ERROR" // gRPC InvalidArgument
 	errKindUnknown ErrorKind = ""
 )
 

@@ -33,6 +33,7 @@ func build(Options) []fx.Option {
 	return []fx.Option{
 		fx.Decorate(resolveOptions),
 		fx.Provide(provideMetrics, provideCA, provideService, provideLocalTokens),
+		component.ProvideCheck(readiness),
 		fx.Invoke(registerRun),
 	}
 }
@@ -65,10 +66,14 @@ type caParams struct {
 
 func provideCA(p caParams) (*CA, error) {
 	if p.Store == nil {
-		p.Store = FileStore{Dir: p.Options.DataDir}
+		p.Store = FileStore{Dir: p.Options.DataDir, Log: p.Log.Named("ca")}
 	}
 	return NewFromStore(p.Options, p.Store, p.Log.Named("ca"), p.Metrics)
 }
+
+// readiness is the CA's check in /ready: it fails while the signing
+// certificate (or an issuer) has expired or is not valid yet.
+func readiness(c *CA) component.Check { return component.Check{Name: "ca", Ready: c.Ready} }
 
 // localTokens is the token-file authenticator, when the options have a
 // token file.

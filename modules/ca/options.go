@@ -53,13 +53,19 @@ type Options struct {
 	MaxCertTTL component.Duration `json:"maxCertTTL,omitempty" doc:"longest lifetime a request may ask for; longer is an error"`
 
 	// DataDir holds the self-signed root (ca-cert.pem, ca-key.pem,
-	// root-cert.pem), created 0700 with 0600 files. Default: "ca" in the
+	// root-cert.pem), created 0700 with 0600 files, written as one
+	// generation (see FileStore). A DataDir that group or others may write,
+	// or a ca-key.pem they may read, is refused. Default: "ca" in the
 	// plane's data directory (component.Env), ".bootgraph/ca" for New.
 	DataDir string `json:"dataDir,omitempty" doc:"self-signed root files (default: <dataDir>/ca)"`
 
 	// PluggedCertsDir, when set, holds an operator-supplied CA under istiod's
 	// cacerts names: ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem.
 	// All four must be present; the self-signed root is then not used.
+	// ca-key.pem must not be readable by others (group-readable only when
+	// another user owns it: a Secret volume with defaultMode 0440 and the
+	// pod's fsGroup), and the directory not writable by group or others
+	// unless sticky, as a Secret volume is.
 	PluggedCertsDir string `json:"pluggedCertsDir,omitempty" doc:"operator CA: ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem"`
 
 	// TokenFile, when set, authenticates callers that present a bearer token
@@ -67,7 +73,9 @@ type Options struct {
 	// in local mode (no component.Cluster) without a plugged-in CA:
 	// tokens.csv in the plane's data directory, created with one random
 	// token for default/default if absent. An explicitly set file must
-	// exist unless CreateTokenFile is set.
+	// exist unless CreateTokenFile is set. Like a key, it must be readable
+	// by its owner only; each token may appear once, and namespaces and
+	// service accounts must be Kubernetes names (DNS-1123).
 	TokenFile string `json:"tokenFile,omitempty" doc:"bearer tokens, \"token,namespace,serviceaccount\" per line (default in local mode: <dataDir>/tokens.csv, created)"`
 
 	// CreateTokenFile creates TokenFile with one random token for the

@@ -2,11 +2,7 @@ package ca
 
 import (
 	"crypto/x509"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 
 	"github.com/bootgraph/bootgraph/internal/pemutil"
 )
@@ -15,18 +11,20 @@ import (
 // hold istiod's cacerts files: ca-cert.pem, ca-key.pem, cert-chain.pem and
 // root-cert.pem.
 func loadPlugged(dir string) (*authority, error) {
+	// A Kubernetes Secret volume is a sticky directory (1777): accepted.
+	if err := pemutil.CheckPrivateDir(dir, true); err != nil {
+		return nil, fmt.Errorf("ca: plugged-in CA: %w", err)
+	}
 	names := []string{CACertFile, CAKeyFile, CertChainFile, RootCertFile}
-	data := make(map[string][]byte, len(names))
+	data, err := pemutil.ReadGeneration(dir, pemutil.Spec{Name: CACertFile}, pemutil.Spec{Name: CAKeyFile, Private: true},
+		pemutil.Spec{Name: CertChainFile}, pemutil.Spec{Name: RootCertFile})
+	if err != nil {
+		return nil, fmt.Errorf("ca: plugged-in CA: %w", err)
+	}
 	var missing []string
 	for _, name := range names {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
+		if _, ok := data[name]; !ok {
 			missing = append(missing, name)
-		case err != nil:
-			return nil, fmt.Errorf("ca: plugged-in CA: %w", err)
-		default:
-			data[name] = b
 		}
 	}
 	if len(missing) > 0 {
@@ -58,9 +56,5 @@ func parsePlugged(data map[string][]byte) (*authority, error) {
 			return nil, fmt.Errorf("%s: %w", CertChainFile, err)
 		}
 	}
-	a, err := newAuthority(key, certs[0], chain, roots, "plugged-in")
-	if err != nil {
-		return nil, fmt.Errorf("%s with %s, %s and %s: %w", CACertFile, CAKeyFile, CertChainFile, RootCertFile, err)
-	}
-	return a, nil
+	return newAuthority(key, certs[0], chain, roots, "plugged-in")
 }

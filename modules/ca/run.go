@@ -35,6 +35,10 @@ func (c *CA) Run(ctx context.Context) {
 func (c *CA) checkExpiry(now time.Time) (nearExpiry bool) {
 	a := c.state.Load()
 	c.metrics.recordExpiry(a)
+	if err := a.usableAt(now); err != nil {
+		c.log.Error("the CA refuses every request until it is fixed", zap.Error(err))
+		return true
+	}
 	life := a.rootNotAfter.Sub(a.rootNotBefore)
 	left := a.rootNotAfter.Sub(now)
 	if float64(left) < expiryGraceFactor*float64(life) {

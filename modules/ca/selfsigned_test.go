@@ -93,18 +93,8 @@ func TestNewSelfSigned(t *testing.T) {
 			_, err = root.Verify(x509.VerifyOptions{Roots: c.Roots()})
 			require.NoError(t, err)
 
-			// Files and permissions.
-			st, err := os.Stat(dir)
-			require.NoError(t, err)
-			assert.Equal(t, fs.FileMode(0o700), st.Mode().Perm(), "data dir mode")
-			for _, name := range []string{ca.CACertFile, ca.CAKeyFile, ca.RootCertFile} {
-				st, err := os.Stat(filepath.Join(dir, name))
-				require.NoErrorf(t, err, "%s must exist", name)
-				assert.Equalf(t, fs.FileMode(0o600), st.Mode().Perm(), "%s mode", name)
-			}
-			entries, err := os.ReadDir(dir)
-			require.NoError(t, err)
-			assert.Len(t, entries, 3, "no temporary files may be left behind")
+			// Files and permissions: one generation, swapped in whole.
+			assertGeneration(t, dir, ca.CACertFile, ca.CAKeyFile, ca.RootCertFile)
 			assert.Equal(t, c.RootPEM(), readFile(t, dir, ca.CACertFile))
 			assert.Equal(t, c.RootPEM(), readFile(t, dir, ca.RootCertFile))
 			key, err := pemutil.ParseKey(readFile(t, dir, ca.CAKeyFile))

@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -43,6 +44,10 @@ func (c *CA) Sign(csrPEM []byte, identities []string, ttl time.Duration) ([]stri
 	if err != nil {
 		return nil, err
 	}
+	notBefore, notAfter, err := a.validity(time.Now(), ttl)
+	if err != nil {
+		return nil, signErr(ErrSignerNotValid, err)
+	}
 	csr, err := parseCSR(csrPEM)
 	if err != nil {
 		return nil, err
@@ -51,7 +56,7 @@ func (c *CA) Sign(csrPEM []byte, identities []string, ttl time.Duration) ([]stri
 	if err != nil {
 		return nil, signErr(ErrNoIdentity, err)
 	}
-	tmpl, err := leafTemplate(a, csr.PublicKey, ttl)
+	tmpl, err := leafTemplate(csr.PublicKey, notBefore, notAfter)
 	if err != nil {
 		return nil, signErr(ErrCertGen, err)
 	}
@@ -76,10 +81,31 @@ func (c *CA) checkTTL(ttl time.Duration) (time.Duration, error) {
 	return ttl, nil
 }
 
+// MaxCSRSize bounds the PEM CSR of a request. A CSR for an RSA 8192 key
+// with a few names is under 3 KiB; anything near the bound is not a CSR
+// the CA would sign.
+const MaxCSRSize = 32 << 10
+
+// parseCSR accepts exactly one PEM CERTIFICATE REQUEST block (surrounding
+// whitespace aside) of at most MaxCSRSize bytes, correctly self-signed,
+// for a key that CheckKeyStrength accepts.
 func parseCSR(csrPEM []byte) (*x509.CertificateRequest, error) {
-	block, _ := pem.Decode(csrPEM)
+	if len(csrPEM) > MaxCSRSize {
+		return nil, signErr(ErrCSR, fmt.Errorf("the CSR is %d bytes, more than the %d accepted", len(csrPEM), MaxCSRSize))
+	}
+	trimmed := bytes.TrimSpace(csrPEM)
+	block, rest := pem.Decode(trimmed)
 	if block == nil || block.Type != "CERTIFICATE REQUEST" {
 		return nil, signErr(ErrCSR, errors.New("the CSR is not a PEM CERTIFICATE REQUEST block"))
+	}
+	if !bytes.HasPrefix(trimmed, []byte("-----BEGIN ")) {
+		return nil, signErr(ErrCSR, fmt.Errorf("the CSR has %d bytes before its PEM block", bytes.Index(trimmed, []byte("-----BEGIN "))))
+	}
+	if len(rest) > 0 {
+		return nil, signErr(ErrCSR, fmt.Errorf("the CSR's PEM block is followed by %d more bytes; send one CERTIFICATE REQUEST block only", len(rest)))
+	}
+	if len(block.Headers) > 0 {
+		return nil, signErr(ErrCSR, errors.New("the CSR's PEM block has headers; send a plain CERTIFICATE REQUEST block"))
 	}
 	csr, err := x509.ParseCertificateRequest(block.Bytes)
 	if err != nil {
@@ -87,6 +113,9 @@ func parseCSR(csrPEM []byte) (*x509.CertificateRequest, error) {
 	}
 	if err := csr.CheckSignature(); err != nil {
 		return nil, signErr(ErrCSR, fmt.Errorf("CSR signature: %w", err))
+	}
+	if err := pemutil.CheckKeyStrength(csr.PublicKey); err != nil {
+		return nil, signErr(ErrCSR, fmt.Errorf("the CSR's key: %w", err))
 	}
 	return csr, nil
 }
@@ -104,17 +133,12 @@ func parseURIs(ids []string) ([]*url.URL, error) {
 }
 
 // leafTemplate is the shared shape of every end-entity certificate: a random
-// 128-bit serial, NotBefore backdated by clockSkew, NotAfter never past the
-// signing certificate's, and server+client EKUs.
-func leafTemplate(a *authority, pub crypto.PublicKey, ttl time.Duration) (*x509.Certificate, error) {
+// 128-bit serial, the validity the authority gave (see authority.validity),
+// and server+client EKUs.
+func leafTemplate(pub crypto.PublicKey, notBefore, notAfter time.Time) (*x509.Certificate, error) {
 	serial, err := randomSerial()
 	if err != nil {
 		return nil, err
-	}
-	now := time.Now()
-	notAfter := now.Add(ttl)
-	if notAfter.After(a.cert.NotAfter) {
-		notAfter = a.cert.NotAfter
 	}
 	usage := x509.KeyUsageDigitalSignature
 	if _, ok := pub.(*rsa.PublicKey); ok {
@@ -122,7 +146,7 @@ func leafTemplate(a *authority, pub crypto.PublicKey, ttl time.Duration) (*x509.
 	}
 	return &x509.Certificate{
 		SerialNumber:          serial,
-		NotBefore:             now.Add(-clockSkew),
+		NotBefore:             notBefore,
 		NotAfter:              notAfter,
 		KeyUsage:              usage,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
@@ -166,11 +190,15 @@ func (c *CA) GenKeyCert(names []string, ttl time.Duration) (certChainPEM, keyPEM
 	if ttl <= 0 {
 		return nil, nil, fmt.Errorf("ca: GenKeyCert needs a positive TTL, got %v", ttl)
 	}
+	notBefore, notAfter, err := a.validity(time.Now(), ttl)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ca: serving certificate for %v: %w", names, err)
+	}
 	key, err := generateKey(KeyECDSAP256)
 	if err != nil {
 		return nil, nil, fmt.Errorf("ca: generate serving key: %w", err)
 	}
-	tmpl, err := leafTemplate(a, key.Public(), ttl)
+	tmpl, err := leafTemplate(key.Public(), notBefore, notAfter)
 	if err != nil {
 		return nil, nil, fmt.Errorf("ca: %w", err)
 	}

@@ -1,12 +1,11 @@
 package ca
 
 import (
+	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
+
+	"go.uber.org/zap"
 
 	"github.com/bootgraph/bootgraph/internal/pemutil"
 )
@@ -41,29 +40,75 @@ type Store interface {
 // FileStore keeps a self-signed root in a local directory, under
 // istio-ca-secret's names: ca-cert.pem, ca-key.pem, root-cert.pem. The
 // directory is 0700 and the files 0600.
+//
+// The three files are written as one generation (pemutil.WriteGeneration:
+// a new directory, fsynced, swapped in by renaming the ..data symlink, the
+// names being symlinks through ..data), so a crash while the root is first
+// stored leaves either no root, and the next start generates one (no
+// certificate can have been issued from a root that was never stored), or
+// the complete root. An incomplete set is then never the debris of a
+// crash but a file lost since, and is refused rather than replaced.
 type FileStore struct {
 	Dir string
+	// Log, if set, hears what LoadOrCreate cleaned up.
+	Log *zap.Logger
 }
 
-// LoadOrCreate implements Store. A directory holding only one of
-// ca-cert.pem and ca-key.pem is an error naming the missing file.
+// storeFiles are the files of a self-signed root, as FileStore reads them.
+var storeFiles = []pemutil.Spec{{Name: CACertFile}, {Name: CAKeyFile, Private: true}, {Name: RootCertFile}}
+
+// LoadOrCreate implements Store. It refuses a directory that group or
+// others may write and a ca-key.pem that they may read (pemutil's rules),
+// removes what an interrupted write left, and reports a directory holding
+// only one of ca-cert.pem and ca-key.pem as an error naming the missing file.
 func (s FileStore) LoadOrCreate(_ context.Context, generate func() (*Stored, error)) (*Stored, error) {
-	certPath, keyPath := filepath.Join(s.Dir, CACertFile), filepath.Join(s.Dir, CAKeyFile)
-	certPEM, certErr := os.ReadFile(certPath)
-	keyPEM, keyErr := os.ReadFile(keyPath)
+	if err := pemutil.CheckPrivateDir(s.Dir, false); err != nil {
+		return nil, fmt.Errorf("ca: self-signed root: %w", err)
+	}
+	s.tidy()
+	data, err := pemutil.ReadGeneration(s.Dir, storeFiles...)
+	if err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
+	certPEM, hasCert := data[CACertFile]
+	keyPEM, hasKey := data[CAKeyFile]
 	switch {
-	case certErr == nil && keyErr == nil:
-		return &Stored{CertPEM: certPEM, KeyPEM: keyPEM, RootPEM: certPEM, Where: s.Dir}, nil
-	case errors.Is(certErr, fs.ErrNotExist) && errors.Is(keyErr, fs.ErrNotExist):
+	case hasCert && hasKey:
+		root := data[RootCertFile]
+		if len(root) == 0 {
+			root = certPEM // as istiod's istio-ca-secret, which has none
+		}
+		return &Stored{CertPEM: certPEM, KeyPEM: keyPEM, RootPEM: root, Where: s.Dir}, nil
+	case !hasCert && !hasKey:
 		return s.create(generate)
-	case certErr != nil && !errors.Is(certErr, fs.ErrNotExist):
-		return nil, fmt.Errorf("ca: read %s: %w", certPath, certErr)
-	case keyErr != nil && !errors.Is(keyErr, fs.ErrNotExist):
-		return nil, fmt.Errorf("ca: read %s: %w", keyPath, keyErr)
-	case certErr != nil:
+	case !hasCert:
 		return nil, s.incomplete(CACertFile, CAKeyFile)
 	default:
 		return nil, s.incomplete(CAKeyFile, CACertFile)
+	}
+}
+
+// tidy removes the debris of an interrupted write (temp files such as
+// .ca-key.pem.tmp*, generations never swapped in) and makes the links a
+// write interrupted after its swap did not make. It is best effort: a
+// read-only directory still loads.
+func (s FileStore) tidy() {
+	log := s.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	names := []string{CACertFile, CAKeyFile, RootCertFile}
+	removed, err := pemutil.RemoveStale(s.Dir, names...)
+	if len(removed) > 0 {
+		log.Info("removed what an interrupted write of the root left", zap.String("dir", s.Dir), zap.Strings("removed", removed))
+	}
+	if err != nil {
+		log.Warn("could not remove what an interrupted write of the root left", zap.String("dir", s.Dir), zap.Error(err))
+	}
+	if repaired, err := pemutil.RepairLinks(s.Dir, names...); err != nil {
+		log.Warn("could not restore the links of the stored root", zap.String("dir", s.Dir), zap.Error(err))
+	} else if repaired {
+		log.Info("restored the links of the stored root that an interrupted write did not make", zap.String("dir", s.Dir))
 	}
 }
 
@@ -72,23 +117,17 @@ func (s FileStore) incomplete(missing, present string) error {
 		s.Dir, missing, present)
 }
 
-// create persists generated material: the key last, so that a crash
-// between writes leaves an incomplete set that the next start reports.
+// create persists generated material as one generation.
 func (s FileStore) create(generate func() (*Stored, error)) (*Stored, error) {
 	st, err := generate()
 	if err != nil {
 		return nil, err
 	}
-	if err := pemutil.EnsureSecretDir(s.Dir); err != nil {
-		return nil, fmt.Errorf("ca: %w", err)
-	}
-	for _, f := range []struct {
-		name string
-		data []byte
-	}{{RootCertFile, st.RootPEM}, {CACertFile, st.CertPEM}, {CAKeyFile, st.KeyPEM}} {
-		if err := pemutil.WriteSecretFile(filepath.Join(s.Dir, f.name), f.data); err != nil {
-			return nil, fmt.Errorf("ca: %w", err)
-		}
+	err = pemutil.WriteGeneration(s.Dir, []pemutil.File{
+		{Name: RootCertFile, Data: st.RootPEM}, {Name: CACertFile, Data: st.CertPEM}, {Name: CAKeyFile, Data: st.KeyPEM},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ca: store the self-signed root: %w", err)
 	}
 	st.Created, st.Where = true, s.Dir
 	return st, nil
@@ -105,17 +144,34 @@ func fromStored(st *Stored) (*authority, error) {
 		}
 		return a, nil
 	}
-	a, err := parseSelfSigned(st.CertPEM, st.KeyPEM)
+	a, err := parseSelfSigned(st.CertPEM, st.KeyPEM, st.RootPEM)
 	if err != nil {
 		return nil, fmt.Errorf("ca: self-signed root in %s: %w", st.Where, err)
 	}
 	return a, nil
 }
 
-func parseSelfSigned(certPEM, keyPEM []byte) (*authority, error) {
+// parseSelfSigned checks a self-signed root: ca-cert.pem holds one
+// certificate, its own issuer, and root-cert.pem (empty: ca-cert.pem's)
+// the same one; clients trust root-cert.pem, so any other content would
+// make every certificate the CA issues fail verification.
+func parseSelfSigned(certPEM, keyPEM, rootPEM []byte) (*authority, error) {
 	certs, err := pemutil.ParseCerts(certPEM)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", CACertFile, err)
+	}
+	if len(certs) != 1 {
+		return nil, fmt.Errorf("%s holds %d certificates; a self-signed root is one", CACertFile, len(certs))
+	}
+	if len(bytes.TrimSpace(rootPEM)) > 0 {
+		roots, err := pemutil.ParseCerts(rootPEM)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", RootCertFile, err)
+		}
+		if len(roots) != 1 || !roots[0].Equal(certs[0]) {
+			return nil, fmt.Errorf("%s differs from %s: a self-signed root is its own root, so they must hold the same certificate; "+
+				"restore %s from %s, or use a plugged-in CA for a root of another issuer", RootCertFile, CACertFile, RootCertFile, CACertFile)
+		}
 	}
 	key, err := pemutil.ParseKey(keyPEM)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"google.golang.org/grpc/metadata"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/bootgraph/bootgraph/internal/pemutil"
 )
@@ -37,37 +38,84 @@ type tokenEntry struct {
 	id     string
 }
 
-// NewTokenFileAuthenticator reads path. A malformed line is an error naming
-// the file and line.
+// NewTokenFileAuthenticator reads path: a regular file of at most
+// pemutil.MaxFileSize that only its owner may read (pemutil's rule for
+// private files). Each line's namespace must be a DNS-1123 label and its
+// service account a DNS-1123 subdomain, as Kubernetes requires, since they
+// become a SPIFFE ID; a token must be printable ASCII (what gRPC metadata
+// carries), at least 16 characters, and on one line only, so that it names
+// one identity. Errors name the file and line, never a token.
 func NewTokenFileAuthenticator(path, trustDomain string) (*TokenFileAuthenticator, error) {
-	data, err := os.ReadFile(path)
+	data, err := pemutil.ReadPrivateFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("token file: %w", err)
 	}
 	a := &TokenFileAuthenticator{trustDomain: trustDomain}
+	data = bytes.TrimPrefix(data, []byte("\ufeff")) // a byte order mark from a Windows editor
+	seen := make(map[[sha256.Size]byte]int)         // token digest -> index in a.entries
+	var lines []int                                 // line of each entry
 	sc := bufio.NewScanner(bytes.NewReader(data))
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
+	sc.Buffer(make([]byte, 0, 4096), maxTokenLine)
+	n := 0
+	for sc.Scan() {
+		n++
+		e, ok, err := parseTokenLine(sc.Text(), trustDomain)
+		if err != nil {
+			return nil, fmt.Errorf("token file %s line %d: %w", path, n, err)
+		}
+		if !ok {
 			continue
 		}
-		fields := strings.Split(line, ",")
-		if len(fields) != 3 {
-			return nil, fmt.Errorf("token file %s line %d: want \"token,namespace,serviceaccount\", got %d fields", path, n, len(fields))
+		if i, dup := seen[e.digest]; dup {
+			return nil, fmt.Errorf("token file %s line %d: the token of line %d again (line %d: %s, line %d: %s); give each identity a token of its own",
+				path, n, lines[i], lines[i], a.entries[i].id, n, e.id)
 		}
-		tok, ns, sa := strings.TrimSpace(fields[0]), strings.TrimSpace(fields[1]), strings.TrimSpace(fields[2])
-		if len(tok) < minTokenLength {
-			return nil, fmt.Errorf("token file %s line %d: token is shorter than %d characters", path, n, minTokenLength)
-		}
-		if ns == "" || sa == "" {
-			return nil, fmt.Errorf("token file %s line %d: namespace and serviceaccount must not be empty", path, n)
-		}
-		a.entries = append(a.entries, tokenEntry{digest: sha256.Sum256([]byte(tok)), id: SpiffeID(trustDomain, ns, sa)})
+		seen[e.digest] = len(a.entries)
+		a.entries = append(a.entries, e)
+		lines = append(lines, n)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("token file %s line %d: %w (a line may have at most %d bytes)", path, n+1, err, maxTokenLine)
 	}
 	if len(a.entries) == 0 {
 		return nil, fmt.Errorf("token file %s: no tokens", path)
 	}
 	return a, nil
+}
+
+// maxTokenLine bounds a line of a token file.
+const maxTokenLine = 4096
+
+// parseTokenLine parses one line of a token file; ok is false for a blank
+// line or a comment.
+func parseTokenLine(line, trustDomain string) (e tokenEntry, ok bool, err error) {
+	line = strings.TrimSpace(line)
+	if line == "" || strings.HasPrefix(line, "#") {
+		return e, false, nil
+	}
+	fields := strings.Split(line, ",")
+	if len(fields) != 3 {
+		return e, false, fmt.Errorf("want \"token,namespace,serviceaccount\", got %d fields", len(fields))
+	}
+	tok, ns, sa := strings.TrimSpace(fields[0]), strings.TrimSpace(fields[1]), strings.TrimSpace(fields[2])
+	if len(tok) < minTokenLength {
+		return e, false, fmt.Errorf("token is shorter than %d characters", minTokenLength)
+	}
+	for i := 0; i < len(tok); i++ {
+		if c := tok[i]; c < 0x21 || c > 0x7e {
+			return e, false, fmt.Errorf("token has a byte 0x%02x at %d: a bearer token is printable ASCII without spaces", c, i+1)
+		}
+	}
+	if ns == "" || sa == "" {
+		return e, false, errors.New("namespace and serviceaccount must not be empty")
+	}
+	if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+		return e, false, fmt.Errorf("namespace %q is not a Kubernetes namespace name: %s", ns, strings.Join(errs, "; "))
+	}
+	if errs := validation.IsDNS1123Subdomain(sa); len(errs) > 0 {
+		return e, false, fmt.Errorf("serviceaccount %q is not a Kubernetes service account name: %s", sa, strings.Join(errs, "; "))
+	}
+	return tokenEntry{digest: sha256.Sum256([]byte(tok)), id: SpiffeID(trustDomain, ns, sa)}, true, nil
 }
 
 // Name implements Authenticator.
@@ -111,7 +159,11 @@ func BearerToken(ctx context.Context) (token string, ok bool, err error) {
 // EnsureTokenFile creates path (0600, in a 0700 directory) with one random
 // token for the default/default service account, unless it exists.
 func EnsureTokenFile(path string) (created bool, err error) {
-	if _, err := os.Stat(path); err == nil {
+	// A crash while creating the file left a temp file with a token in it.
+	if _, err := pemutil.RemoveTemps(filepath.Dir(path), filepath.Base(path)); err != nil {
+		return false, fmt.Errorf("token file: remove the temp files of an interrupted write: %w", err)
+	}
+	if _, err := os.Lstat(path); err == nil {
 		return false, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return false, fmt.Errorf("token file: %w", err)

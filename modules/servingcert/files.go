@@ -3,10 +3,11 @@ package servingcert
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/bootgraph/bootgraph/internal/pemutil"
 )
 
 // FilesProvider keeps a Bundle filled from certificate, key and CA files,
@@ -31,18 +32,20 @@ func NewFilesProvider(opts Options, log *zap.Logger) (*FilesProvider, error) {
 // Bundle returns the bundle this provider fills.
 func (p *FilesProvider) Bundle() *Bundle { return p.bundle }
 
+// load reads the files with pemutil's bounds (regular files of at most
+// 1 MiB; the key readable by its owner only) and puts them in the bundle.
 func (p *FilesProvider) load() error {
-	chain, err := os.ReadFile(p.opts.CertFile)
+	chain, err := pemutil.ReadFile(p.opts.CertFile)
 	if err != nil {
 		return fmt.Errorf("serving certificate file: %w", err)
 	}
-	key, err := os.ReadFile(p.opts.KeyFile)
+	key, err := pemutil.ReadPrivateFile(p.opts.KeyFile)
 	if err != nil {
 		return fmt.Errorf("serving key file: %w", err)
 	}
 	var roots []byte
 	if p.opts.CACertFile != "" {
-		if roots, err = os.ReadFile(p.opts.CACertFile); err != nil {
+		if roots, err = pemutil.ReadFile(p.opts.CACertFile); err != nil {
 			return fmt.Errorf("client CA file: %w", err)
 		}
 	}

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"math"
 	"net"
-	"os"
 	"time"
 
 	"go.uber.org/zap"
@@ -116,7 +115,7 @@ func (p *KubernetesProvider) readRoots() ([]byte, error) {
 		}
 		return nil, nil
 	}
-	roots, err := os.ReadFile(p.opts.CACertFile)
+	roots, err := pemutil.ReadFile(p.opts.CACertFile)
 	if err != nil {
 		return nil, fmt.Errorf("client CA file: %w", err)
 	}

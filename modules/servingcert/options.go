@@ -3,8 +3,11 @@ package servingcert
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/bootgraph/bootgraph/component"
 )
@@ -45,10 +48,11 @@ type Options struct {
 	// rule that custom certificate files win.
 	Provider string `json:"provider,omitempty" doc:"istiod | files | kubernetes; empty: files if certFile/keyFile are set, else istiod"`
 
-	// DNSNames are extra names (DNS names or IP addresses) for the istiod
-	// and kubernetes providers' certificate, like istiod's ISTIOD_CUSTOM_HOST.
-	// The certificate always names istiod.<namespace>.svc.
-	DNSNames []string `json:"dnsNames,omitempty" doc:"extra names (DNS or IP) besides istiod.<namespace>.svc"`
+	// DNSNames are extra names for the istiod and kubernetes providers'
+	// certificate, like istiod's ISTIOD_CUSTOM_HOST: IP addresses, or
+	// lowercase DNS names (DNS-1123 subdomains), optionally wildcards
+	// "*.example.com". The certificate always names istiod.<namespace>.svc.
+	DNSNames []string `json:"dnsNames,omitempty" doc:"extra names besides istiod.<namespace>.svc: IP addresses, lowercase DNS names, wildcards *.example.com"`
 
 	// LoopbackNames adds localhost, 127.0.0.1 and ::1 to the istiod and
 	// kubernetes providers' certificate. Default: on in local mode (no
@@ -62,7 +66,9 @@ type Options struct {
 	TTL component.Duration `json:"ttl,omitempty" doc:"certificate lifetime; renewed at half, and when the CA's roots change"`
 
 	// CertFile, KeyFile and CACertFile are the files provider's inputs:
-	// istiod's --tlsCertFile, --tlsKeyFile and --caCertFile. CACertFile holds
+	// istiod's --tlsCertFile, --tlsKeyFile and --caCertFile: regular files
+	// of at most 1 MiB, KeyFile readable by its owner only (or by its group
+	// when another user owns it). CACertFile holds
 	// the roots trusted for client certificates; the kubernetes provider
 	// uses CACertFile too, and trusts the plane's CA without it.
 	CertFile   string `json:"certFile,omitempty" doc:"files provider: the certificate chain"`
@@ -75,7 +81,9 @@ type Options struct {
 
 	// ExportDir, when set, receives key.pem, cert-chain.pem and
 	// root-cert.pem (directory 0700, files 0600), rewritten on every change,
-	// for tools that need files.
+	// for tools that need files. Each change is one generation swapped in
+	// through a ..data symlink, as in a Kubernetes Secret volume (see
+	// Export), so the key and the chain always match.
 	ExportDir string `json:"exportDir,omitempty" doc:"write key.pem, cert-chain.pem, root-cert.pem here on every change"`
 
 	// Kubernetes configures the kubernetes provider.
@@ -143,12 +151,92 @@ func (o *Options) Validate() error {
 	if o.ReloadInterval <= 0 {
 		errs = append(errs, component.FieldErrorf("reloadInterval", "%v must be positive", o.ReloadInterval))
 	}
-	for i, n := range o.DNSNames {
-		if strings.TrimSpace(n) == "" {
-			errs = append(errs, component.FieldErrorf(fmt.Sprintf("dnsNames[%d]", i), "must not be empty"))
+	errs = append(errs, validateNames(o.DNSNames)...)
+	return errors.Join(errs...)
+}
+
+// validateNames checks DNSNames: each an IP address, a DNS-1123 subdomain
+// (lowercase, as Kubernetes names Services), or a wildcard "*.<subdomain>"
+// whose "*" is the whole leftmost label and whose rest has at least two
+// labels (a wildcard for a whole top-level domain would be refused by
+// clients anyway); no name twice.
+func validateNames(names []string) []error {
+	var errs []error
+	first := make(map[string]int, len(names))
+	for i, n := range names {
+		path := fmt.Sprintf("dnsNames[%d]", i)
+		if j, dup := first[n]; dup {
+			errs = append(errs, component.FieldErrorf(path, "%q is dnsNames[%d] again", n, j))
+			continue
+		}
+		first[n] = i
+		if err := checkName(n); err != nil {
+			errs = append(errs, &component.FieldError{Path: path, Err: err})
 		}
 	}
-	return errors.Join(errs...)
+	return errs
+}
+
+// checkName checks one of DNSNames.
+func checkName(n string) error {
+	switch {
+	case strings.TrimSpace(n) == "":
+		return errors.New("must not be empty")
+	case net.ParseIP(n) != nil:
+		return nil
+	case strings.ContainsAny(n, ":/%"):
+		return fmt.Errorf("%q is neither an IP address (which has no prefix length, zone or port) nor a DNS name", n)
+	case strings.HasSuffix(n, "."):
+		return fmt.Errorf("%q ends in a dot: write it without the trailing dot", n)
+	}
+	host := n
+	if rest, ok := strings.CutPrefix(n, "*."); ok {
+		host = rest
+		if !strings.Contains(rest, ".") {
+			return fmt.Errorf("%q is a wildcard for a whole top-level domain; name at least two labels after \"*.\"", n)
+		}
+	}
+	if len(validation.IsDNS1123Subdomain(host)) > 0 || len(labelErrors(host)) > 0 {
+		return fmt.Errorf("%q is neither an IP address nor a DNS name: %s", n, whyNotDNS(host))
+	}
+	return nil
+}
+
+// labelErrors checks each label of host for DNS's 63 characters, which
+// IsDNS1123Subdomain leaves to its 253 in all.
+func labelErrors(host string) []string {
+	var errs []string
+	for _, label := range strings.Split(host, ".") {
+		errs = append(errs, validation.IsDNS1123Label(label)...)
+	}
+	return errs
+}
+
+// whyNotDNS says what makes host not a DNS-1123 subdomain.
+func whyNotDNS(host string) string {
+	if len(host) > validation.DNS1123SubdomainMaxLength {
+		return fmt.Sprintf("%d characters, more than %d", len(host), validation.DNS1123SubdomainMaxLength)
+	}
+	for _, r := range host {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '.':
+		case r >= 'A' && r <= 'Z':
+			return "it has upper case; write it in lower case"
+		default:
+			return fmt.Sprintf("it has the character %q; a DNS name has letters, digits, '-' and '.'", r)
+		}
+	}
+	for _, label := range strings.Split(host, ".") {
+		switch {
+		case label == "":
+			return "it has an empty label (\"..\", or a dot at the start)"
+		case len(label) > validation.DNS1123LabelMaxLength:
+			return fmt.Sprintf("label %q has %d characters, more than %d", label, len(label), validation.DNS1123LabelMaxLength)
+		case label[0] == '-' || label[len(label)-1] == '-':
+			return fmt.Sprintf("label %q starts or ends with '-'", label)
+		}
+	}
+	return "it is not an RFC 1123 subdomain"
 }
 
 // validateKubernetes checks the kubernetes provider's fields.

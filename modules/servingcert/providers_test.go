@@ -405,25 +405,16 @@ func TestExport(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			require.NoError(t, servingcert.Export(b, tt.dir))
 
-			st, err := os.Stat(tt.dir)
-			require.NoError(t, err)
-			assert.Equal(t, os.FileMode(0o700), st.Mode().Perm())
+			assertGeneration(t, tt.dir, servingcert.ExportKeyFile, servingcert.ExportChainFile, servingcert.ExportRootFile)
 			for name, want := range map[string][]byte{
 				servingcert.ExportKeyFile:   b.KeyPEM(),
 				servingcert.ExportChainFile: b.CertChainPEM(),
 				servingcert.ExportRootFile:  b.RootsPEM(),
 			} {
-				path := filepath.Join(tt.dir, name)
-				st, err := os.Stat(path)
-				require.NoError(t, err)
-				assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), name)
-				got, err := os.ReadFile(path)
+				got, err := os.ReadFile(filepath.Join(tt.dir, name))
 				require.NoError(t, err)
 				assert.Equal(t, want, got, name)
 			}
-			entries, err := os.ReadDir(tt.dir)
-			require.NoError(t, err)
-			assert.Len(t, entries, 3, "no temporary files are left behind")
 		})
 	}
 }
