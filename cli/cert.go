@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -62,7 +61,7 @@ func runCert(cmd *cobra.Command, f certFlags) error {
 	}
 	cfg := caclient.Config{Addr: f.addr, ServerName: f.serverName, Token: f.token}
 	var err error
-	if cfg.RootsPEM, err = os.ReadFile(f.root); err != nil {
+	if cfg.RootsPEM, err = pemutil.ReadFile(f.root); err != nil {
 		return fmt.Errorf("--root: %w", err)
 	}
 	if f.tokenFile != "" {
@@ -74,7 +73,7 @@ func runCert(cmd *cobra.Command, f certFlags) error {
 		return errors.New("--client-cert and --client-key go together")
 	}
 	if f.clientCert != "" {
-		pair, err := tls.LoadX509KeyPair(f.clientCert, f.clientKey)
+		pair, err := loadKeyPair(f.clientCert, f.clientKey)
 		if err != nil {
 			return fmt.Errorf("--client-cert/--client-key: %w", err)
 		}
@@ -101,10 +100,25 @@ func runCert(cmd *cobra.Command, f certFlags) error {
 	return nil
 }
 
+// loadKeyPair reads a certificate chain and its key, each a bounded read
+// of a regular file (a FIFO or /dev/zero given by mistake is refused, not
+// waited on).
+func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
+	chain, err := pemutil.ReadFile(certFile)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	key, err := pemutil.ReadFile(keyFile)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.X509KeyPair(chain, key)
+}
+
 // readToken reads a bearer token file: a bare token, or a bootgraph token
 // file whose first entry's token is used.
 func readToken(path string) (string, error) {
-	data, err := os.ReadFile(path)
+	data, err := pemutil.ReadFile(path)
 	if err != nil {
 		return "", fmt.Errorf("--token-file: %w", err)
 	}
