@@ -19,7 +19,7 @@ type runTimes struct {
 // failures. It can be called at any time; before Start the hooks have not
 // run.
 func (p *Plane) Graph() (*graph.Graph, error) {
-	g := p.plan.Clone()
+	g := p.plan.Clone().MarkInfra()
 	mergeRuns(g, p.build.records())
 	mergeHooks(g, p.hooks.records())
 	p.mu.Lock()
@@ -34,7 +34,12 @@ func (p *Plane) Graph() (*graph.Graph, error) {
 
 // Plan returns the plan of the plane's composition: its structure and the
 // order predicted from the graph alone, with nothing of this plane's run.
-func (p *Plane) Plan() *graph.Graph { return p.plan.Clone() }
+//
+// Graph and Plan mark the infrastructure the engine adds to every plane
+// (its logger and Prometheus registry supplies, the hook tracker's
+// fx.Lifecycle decorator, the plane as a graph.Source, fx's event logger,
+// fx's builtins) and the edges that carry it: see graph.MarkInfra.
+func (p *Plane) Plan() *graph.Graph { return p.plan.Clone().MarkInfra() }
 
 // nodeQueue finds nodes by fx's name and module name, first unmatched first.
 type nodeQueue map[string][]*graph.Node

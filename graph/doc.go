@@ -10,7 +10,14 @@
 //
 // Renderers turn a Graph into DOT (Graphviz), Mermaid, JSON (the versioned
 // schema below), SVG (Graphviz compiled to WebAssembly, no system Graphviz)
-// and a self-contained interactive HTML page.
+// and a self-contained interactive HTML page (the last two in graph/view).
+//
+// Analyses answer questions about a graph: Timing (each step's own time,
+// what an invoke or a hook waited for, the critical path of the start),
+// Why (the chain of dependencies that orders two parts, or that nothing
+// does), Compare (what differs between two graphs: parts, nodes, edges,
+// start order) and MarkInfra (the infrastructure every plane has, which
+// pages hide until asked).
 //
 // The JSON schema is versioned by Graph.Schema ("bootgraph.dev/graph/v1");
 // fields are only ever added within a version.

@@ -12,8 +12,8 @@ import (
 // (labelled with its kind, predicted order, name, hooks and, after a run,
 // its runtime) and one edge per provided value, from provider to consumer,
 // labelled with the value's key. Optional edges are dashed, group edges
-// bold; missing types are red, nodes that need them orange, cycle edges
-// red. Problems are listed in the graph's label.
+// bold, infrastructure edges (Edge.Infra) light grey; missing types are
+// red, nodes that need them orange, cycle edges red. Problems are listed in the graph's label.
 //
 // Every node, edge and cluster carries an "id" and "class" attribute that
 // SVG output keeps: node "n3" is "node-n3" (class "bg-node bg-kind-...
@@ -54,6 +54,7 @@ const (
 	colorOrangeBg = "#ffd8a8"
 	colorGrey     = "#868e96"
 	colorEdge     = "#495057"
+	colorInfra    = "#adb5bd" // infrastructure edges: drawn, but quietly
 	fontFamily    = "Helvetica,Arial,sans-serif"
 )
 
@@ -215,6 +216,10 @@ func (d *dotWriter) edge(i int) {
 		class += " bg-edge-group"
 		style = append(style, "bold")
 	}
+	if e.Infra {
+		class += " bg-edge-infra"
+		extra = append(extra, "color="+dotQuote(colorInfra), "fontcolor="+dotQuote(colorInfra))
+	}
 	if e.Cycle {
 		class += " bg-edge-cycle"
 		extra = append(extra, "color="+dotQuote(colorRed), "fontcolor="+dotQuote(colorRed), "penwidth=2")
@@ -242,7 +247,11 @@ func (d *dotWriter) edgeLabel() string {
 
 // nodeClass is the class list of a node in the SVG.
 func nodeClass(n *Node) string {
-	return "bg-node bg-kind-" + safeID(string(n.Kind)) + " bg-status-" + safeID(string(n.Status))
+	c := "bg-node bg-kind-" + safeID(string(n.Kind)) + " bg-status-" + safeID(string(n.Status))
+	if n.Infra {
+		c += " bg-infra"
+	}
+	return c
 }
 
 // dotQuote quotes s as a DOT string that Graphviz shows as s: backslashes

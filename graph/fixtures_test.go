@@ -27,9 +27,9 @@ func planeGraph() *Graph {
 			{ID: "grpc/health", Name: "health", Parent: "grpc"},
 		},
 		Nodes: []Node{
-			{ID: "n0", Kind: KindBuiltin, Name: "fx.Lifecycle", Func: "go.uber.org/fx.Lifecycle", Outputs: []Port{lc}, Status: StatusOK, Order: -1},
+			{ID: "n0", Kind: KindBuiltin, Name: "fx.Lifecycle", Func: "go.uber.org/fx.Lifecycle", Outputs: []Port{lc}, Status: StatusOK, Order: -1, Infra: true},
 			{ID: "n1", Kind: KindSupply, Name: "bootgraph.Config", Func: bg + "bootgraph.Config", Location: "plane.go:40", Outputs: []Port{cfg}, Status: StatusOK, Order: 0, Ran: true, RuntimeNs: 1500},
-			{ID: "n2", Kind: KindSupply, Name: "zap.Logger", Func: "go.uber.org/zap.Logger", Location: "plane.go:41", Outputs: []Port{{Type: "*zap.Logger"}}, Status: StatusOK, Order: 1, Ran: true, RuntimeNs: 900},
+			{ID: "n2", Kind: KindSupply, Name: "zap.Logger", Func: "go.uber.org/zap.Logger", Location: "plane.go:41", Outputs: []Port{{Type: "*zap.Logger"}}, Status: StatusOK, Order: 1, Ran: true, RuntimeNs: 900, Infra: true},
 			{ID: "n3", Kind: KindConstructor, Name: "ca.provideCA", Func: bg + "modules/ca.provideCA", Module: "ca", Location: "modules/ca/module.go:31",
 				Inputs: []Port{cfg, {Type: "*zap.Logger", Optional: true}}, Outputs: []Port{caT}, Status: StatusOK, Order: 2, Ran: true, RuntimeNs: 6 * ms},
 			{ID: "n4", Kind: KindConstructor, Name: "ca.provideService", Func: bg + "modules/ca.provideService", Module: "ca", Location: "modules/ca/module.go:32",
@@ -47,17 +47,17 @@ func planeGraph() *Graph {
 		},
 		Edges: []Edge{
 			{From: "n1", To: "n3", Key: "*bootgraph.Config"},
-			{From: "n2", To: "n3", Key: "*zap.Logger", Optional: true},
+			{From: "n2", To: "n3", Key: "*zap.Logger", Optional: true, Infra: true},
 			{From: "n3", To: "n4", Key: "*ca.CA"},
 			{From: "n3", To: "n5", Key: "*ca.CA"},
-			{From: "n0", To: "n5", Key: "fx.Lifecycle"},
+			{From: "n0", To: "n5", Key: "fx.Lifecycle", Infra: true},
 			{From: "n5", To: "n7", Key: "*dnscert.Bundle"},
 			{From: "n4", To: "n7", Key: svc.Key(), Group: true},
 			{From: "n6", To: "n7", Key: svc.Key(), Group: true},
-			{From: "n0", To: "n7", Key: "fx.Lifecycle"},
+			{From: "n0", To: "n7", Key: "fx.Lifecycle", Infra: true},
 			{From: "n3", To: "n8", Key: "*ca.CA"},
 			{From: "n7", To: "n8", Key: lis.Key(), Group: true},
-			{From: "n0", To: "n8", Key: "fx.Lifecycle"},
+			{From: "n0", To: "n8", Key: "fx.Lifecycle", Infra: true},
 			{From: "n1", To: "n9", Key: "*bootgraph.Config"},
 		},
 		Groups: []Group{
@@ -146,7 +146,7 @@ func oddGraph() *Graph {
 				Inputs: []Port{{Type: "map[string]<-chan int"}, {Type: "*ca.CA", Name: `a"b`}}, Status: StatusFailed, Order: 2, Ran: true, RuntimeNs: 5, Error: `boom: "quoted" <b>bold</b> & more`},
 			{ID: "style", Kind: KindReplace, Name: "x;y:z#w%%v", Func: "example.com/pkg.x", Module: "style class",
 				Outputs: []Port{{Type: "map[string]<-chan int"}}, Status: StatusOK, Order: 3, Ran: true},
-			{ID: "class", Kind: KindBuiltin, Name: "fx.Shutdowner", Func: "go.uber.org/fx.Shutdowner", Outputs: []Port{{Type: "fx.Shutdowner"}}, Status: StatusUnused, Order: -1},
+			{ID: "class", Kind: KindBuiltin, Name: "fx.Shutdowner", Func: "go.uber.org/fx.Shutdowner", Outputs: []Port{{Type: "fx.Shutdowner"}}, Status: StatusUnused, Order: -1, Infra: true},
 			{ID: "a b/c_d", Kind: KindSupply, Name: "ünïcødé → 世界", Func: "example.com/ü.x", Module: "unlisted/inner",
 				Outputs: []Port{{Type: "func() error"}}, Status: StatusOK, Order: 4, Ran: true, RuntimeNs: 7},
 		},
@@ -162,6 +162,63 @@ func oddGraph() *Graph {
 		},
 		Run: &Run{BuildNs: 2000, StartNs: 300, Error: "start <failed>"},
 	}
+}
+
+// planeGraphV2 is planeGraph changed as a new config would change it: the
+// grpc/health module is gone, a dns module with a listener (and its hook)
+// is new, ca.provideService now builds before dnscert.provideIstiod,
+// grpc.provideServer takes the config and dnscert.provideFiles no longer
+// does, and it was only planned.
+func planeGraphV2() *Graph {
+	g := planeGraph()
+	g.Run = nil
+	g.Modules = []Module{{ID: "ca", Name: "ca"}, {ID: "dnscert", Name: "dnscert"}, {ID: "grpc", Name: "grpc"}, {ID: "dns", Name: "dns"}}
+	var nodes []Node
+	for _, n := range g.Nodes {
+		n.Ran, n.RuntimeNs = false, 0
+		switch n.ID {
+		case "n6":
+			continue
+		case "n4":
+			n.Order = 3
+		case "n5":
+			n.Order = 4
+		case "n7":
+			n.Order = 7
+		case "n8":
+			n.Order = 8
+		case "n9":
+			n.Inputs = nil
+		}
+		if n.ID == "n7" {
+			n.Inputs = append([]Port{{Type: "*bootgraph.Config"}}, n.Inputs...)
+		}
+		nodes = append(nodes, n)
+	}
+	lis := Port{Type: "plane.Listener", Group: "bootgraph.listeners"}
+	g.Nodes = append(nodes, Node{ID: "n10", Kind: KindConstructor, Name: "dns.provideServer", Func: "github.com/bootgraph/bootgraph/modules/dns.provideServer", Module: "dns",
+		Inputs: []Port{{Type: "*dnscert.Bundle"}, {Type: "fx.Lifecycle"}}, Outputs: []Port{{Type: "*dns.Server"}, lis}, Status: StatusOK, Order: 5})
+	var edges []Edge
+	for _, e := range g.Edges {
+		if e.From != "n6" && e.To != "n9" {
+			edges = append(edges, e)
+		}
+	}
+	g.Edges = append(edges,
+		Edge{From: "n1", To: "n7", Key: "*bootgraph.Config"},
+		Edge{From: "n5", To: "n10", Key: "*dnscert.Bundle"},
+		Edge{From: "n0", To: "n10", Key: "fx.Lifecycle", Infra: true},
+		Edge{From: "n10", To: "n8", Key: lis.Key(), Group: true},
+	)
+	g.Groups[0].Members = []string{"n4"}
+	g.Groups[1].Members = []string{"n7", "n10"}
+	g.Hooks = []Hook{
+		{Index: 0, Node: "n5", Name: "dnscert.provideIstiod", StartIndex: -1, StopIndex: -1},
+		{Index: 1, Node: "n10", Name: "dns.provideServer", StartIndex: -1, StopIndex: -1},
+		{Index: 2, Node: "n7", Name: "grpc.provideServer", StartIndex: -1, StopIndex: -1},
+		{Index: 3, Node: "n8", Name: "ca.registerRun", StartIndex: -1, StopIndex: -1},
+	}
+	return g
 }
 
 // testGraphs are the graphs every renderer is tested on, by name.

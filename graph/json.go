@@ -107,3 +107,15 @@ func ReadJSON(r io.Reader) (*Graph, error) {
 	}
 	return &g, nil
 }
+
+// writeIndented writes v as JSON indented by two spaces, HTML characters
+// as they are, ending in a newline.
+func writeIndented(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("json: %w", err)
+	}
+	return nil
+}

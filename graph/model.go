@@ -82,6 +82,10 @@ type Node struct {
 	RuntimeNs int64  `json:"runtimeNs,omitempty"`
 	Ran       bool   `json:"ran,omitempty"`
 	Error     string `json:"error,omitempty"`
+	// Infra marks infrastructure every plane has (the logger, the
+	// lifecycle, metrics registries, the engine's own decorators and
+	// supplies, fx's builtins): pages hide it until asked. See MarkInfra.
+	Infra bool `json:"infra,omitempty"`
 }
 
 // Port is a type a node takes or provides, with its dig qualifiers.
@@ -117,6 +121,9 @@ type Edge struct {
 	Optional bool   `json:"optional,omitempty"`
 	Group    bool   `json:"group,omitempty"`
 	Cycle    bool   `json:"cycle,omitempty"` // part of a dependency cycle
+	// Infra marks an edge that carries infrastructure (a logger, the
+	// lifecycle, a metrics registry) or ends at an infrastructure node.
+	Infra bool `json:"infra,omitempty"`
 }
 
 // Group is a value group, its members and its consumers.

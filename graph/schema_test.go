@@ -34,6 +34,11 @@ func TestSchemaDoc(t *testing.T) {
 			t.Errorf("SCHEMA.md does not document the value %q", v)
 		}
 	}
+	for _, schema := range []string{WhySchema, DiffSchema, "bootgraph.dev/status/v1"} {
+		if !strings.Contains(text, "`\""+schema+"\"`") {
+			t.Errorf("SCHEMA.md does not document %q", schema)
+		}
+	}
 	m := regexp.MustCompile("(?s)```json\n(.*?)```").FindStringSubmatch(text)
 	if m == nil {
 		t.Fatal("SCHEMA.md has no JSON example")

@@ -28,6 +28,7 @@ func loadFixture(name string) *graph.Graph {
 func planeGraph() *graph.Graph   { return loadFixture("plane") }
 func missingGraph() *graph.Graph { return loadFixture("missing") }
 func cycleGraph() *graph.Graph   { return loadFixture("cycle") }
+func planeGraphV2() *graph.Graph { return loadFixture("plane-v2") }
 
 // testGraphs are the graphs every renderer is tested on, by name.
 func testGraphs() []struct {

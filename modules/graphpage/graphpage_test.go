@@ -3,10 +3,12 @@ package graphpage_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -80,8 +82,10 @@ func TestLivePlaneGraph(t *testing.T) {
 
 	contentType, body = get(t, "http://"+mon.Addr()+graphpage.PathHTML)
 	assert.Equal(t, "text/html; charset=utf-8", contentType)
-	assert.Contains(t, body, "<svg")
+	assert.Contains(t, body, `id="bg-graph-view"`)
 	assert.Contains(t, body, "ca.provideCA")
+	assert.Contains(t, body, `"statusURL":"`+graphpage.PathStatus+`"`, "the live page polls the status")
+	assert.Contains(t, body, `"pollMs":2000`)
 	var embedded struct {
 		Schema string `json:"schema"`
 	}
@@ -124,4 +128,70 @@ func TestModule(t *testing.T) {
 	}
 	assert.Contains(t, strings.Join(keys, " "), "monitoring.provideServer", "the page shows the plane it runs in")
 	assert.NotContains(t, strings.Join(keys, " "), "ca.provideCA")
+}
+
+// The status names every listener with its address, readiness and graph
+// node, the serving certificate and the CA's roots; a stopped listener is
+// not ready.
+func TestStatus(t *testing.T) {
+	cfg := newConfig(t)
+	var (
+		mon    *monitoring.Server
+		dnsSrv *dns.Server
+	)
+	p, err := cfg.Build(fx.Populate(&mon, &dnsSrv))
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background()))
+	defer p.Stop(context.Background())
+
+	g, err := p.Graph()
+	require.NoError(t, err)
+	read := func() graphpage.Status {
+		contentType, body := get(t, "http://"+mon.Addr()+graphpage.PathStatus)
+		require.Equal(t, "application/json", contentType)
+		var st graphpage.Status
+		require.NoError(t, json.Unmarshal([]byte(body), &st), body)
+		return st
+	}
+	st := read()
+	assert.Equal(t, graphpage.StatusSchema, st.Schema)
+	assert.True(t, st.Ready)
+	byName := map[string]graphpage.ListenerStatus{}
+	for _, l := range st.Listeners {
+		byName[l.Name] = l
+		n := g.Node(l.Node)
+		require.NotNil(t, n, "listener %s: node %q", l.Name, l.Node)
+		assert.Contains(t, fmt.Sprint(n.Outputs), l.Type, "listener %s: its node provides its type", l.Name)
+		assert.True(t, l.Ready, "listener %s: %s", l.Name, l.Error)
+		assert.NotContains(t, l.Addr, ":0", "listener %s: the bound address", l.Name)
+	}
+	for name, module := range map[string]string{"secure-grpc": "grpc", "https-webhook": "webhook", "dns-over-tls": "dns", "monitoring": "monitoring"} {
+		l, ok := byName[name]
+		if assert.True(t, ok, "listener %s missing from %v", name, st.Listeners) {
+			assert.Equal(t, module, l.Module)
+			assert.Equal(t, name != "monitoring", l.TLS, "listener %s presents the serving certificate", name)
+		}
+	}
+	require.NotNil(t, st.Certificate)
+	assert.Equal(t, "servingcert.provideIstiod", g.Node(st.Certificate.Node).Name)
+	assert.True(t, st.Certificate.Valid)
+	assert.Contains(t, st.Certificate.Names, "istiod.istio-system.svc")
+	assert.Contains(t, st.Certificate.Issuer, "O=cluster.local")
+	assert.True(t, st.Certificate.NotAfter.After(time.Now()))
+	assert.False(t, st.Certificate.RenewAt.IsZero())
+	require.NotNil(t, st.CA)
+	assert.Equal(t, "ca.provideCA", g.Node(st.CA.Node).Name)
+	require.Len(t, st.CA.Roots, 1)
+	assert.Equal(t, "O=cluster.local", st.CA.Roots[0].Subject)
+	assert.True(t, st.CA.Roots[0].NotAfter.After(time.Now().AddDate(9, 0, 0)))
+
+	require.NoError(t, dnsSrv.Stop(context.Background()))
+	st = read()
+	assert.False(t, st.Ready)
+	for _, l := range st.Listeners {
+		if l.Name == "dns-over-tls" {
+			assert.False(t, l.Ready)
+			assert.NotEmpty(t, l.Error)
+		}
+	}
 }
