@@ -74,4 +74,5 @@ func ExamplePlan() {
 	// 0 servingcert.provideIstiod
 	// 1 grpc.provideServer
 	// 2 ca.registerRun
+	// 3 grpc.registerReadiness
 }

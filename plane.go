@@ -123,7 +123,7 @@ func Plan(opts Options, parts ...fx.Option) (*graph.Graph, error) {
 	}
 	p := &Plane{opts: opts, log: zap.NewNop(), build: newBuildRecorder()}
 	p.hooks = newHookTracker(p.log, p.build.current, opts.StopTimeout)
-	return fxplan.Plan(p.options(parts)...), nil
+	return fxplan.Plan(p.options(parts)...).MarkInfra(), nil
 }
 
 // Check plans the plane New would build and returns the *CompositionError
