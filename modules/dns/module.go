@@ -1,6 +1,7 @@
 package dns
 
 import (
+	"context"
 	"reflect"
 
 	"go.uber.org/fx"
@@ -31,12 +32,19 @@ func build(opts Options) []fx.Option {
 	return []fx.Option{
 		component.Announce(Name, opts.Addr),
 		fx.Provide(provideServer),
-		fx.Invoke(start),
+		fx.Invoke(start, beginStop),
 	}
 }
 
 // start asks for the server: a listener in the composition always starts.
 func start(*Server) {}
+
+// beginStop begins the server's drain when the plane's stop begins: its
+// hook comes after every listener's, so it stops before them, and the
+// listeners drain at once rather than one after another.
+func beginStop(lc fx.Lifecycle, s *Server, _ component.ListenersIn) {
+	lc.Append(fx.Hook{OnStop: func(context.Context) error { s.BeginStop(); return nil }})
+}
 
 // Records adds records the server answers for; each name must lie in one
 // of its zones.

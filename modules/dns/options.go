@@ -26,6 +26,17 @@ const (
 	DefaultTTL = 30 * time.Second
 	// DefaultIdleTimeout is Options.IdleTimeout's default.
 	DefaultIdleTimeout = 30 * time.Second
+	// DefaultMaxConnections caps the open connections: a resolver keeps
+	// one or a few connections open and pipelines (RFC 7766); a thousand
+	// leaves room for many, while 2,000 clients that connect and send
+	// nothing no longer take the process's file descriptors from the other
+	// listeners.
+	DefaultMaxConnections = 1024
+	// DefaultDrainTimeout is the other listeners': on stop, a connection
+	// gets this long to finish the query in hand; below the plane's stop
+	// timeout (15s), so that a client that never reads its answers cannot
+	// make the stop fail.
+	DefaultDrainTimeout = 5 * time.Second
 	// maxTTL is the largest TTL a record may have (RFC 2181 section 8).
 	maxTTL = math.MaxInt32 * time.Second
 )
@@ -58,6 +69,15 @@ type Options struct {
 	// TLS handshake) for this long, or that takes no answers for this long.
 	// Default 30s.
 	IdleTimeout component.Duration `json:"idleTimeout,omitempty" doc:"per connection; also bounds handshakes and stalled writes"`
+
+	// MaxConnections caps the connections open at once (and at most an
+	// eighth of the open-file limit); when full, the oldest connection
+	// that has not had an answer is closed for a new one. Default 1024.
+	MaxConnections int `json:"maxConnections,omitempty" doc:"connections open at once; when full the oldest unanswered one makes room"`
+
+	// DrainTimeout is how long a stop lets each connection finish the
+	// query in hand before it closes what remains. Default 5s.
+	DrainTimeout component.Duration `json:"drainTimeout,omitempty" doc:"on stop, queries in hand get this long; then the rest is closed"`
 }
 
 // SetDefaults fills every empty field with its default; Zones depend on
@@ -74,6 +94,12 @@ func (o *Options) SetDefaults() {
 	}
 	if o.IdleTimeout == 0 {
 		o.IdleTimeout = component.Duration(DefaultIdleTimeout)
+	}
+	if o.MaxConnections == 0 {
+		o.MaxConnections = DefaultMaxConnections
+	}
+	if o.DrainTimeout == 0 {
+		o.DrainTimeout = component.Duration(DefaultDrainTimeout)
 	}
 }
 
@@ -107,6 +133,12 @@ func (o *Options) Validate() error {
 	}
 	if o.IdleTimeout <= 0 {
 		errs = append(errs, component.FieldErrorf("idleTimeout", "%v must be positive", o.IdleTimeout))
+	}
+	if o.MaxConnections <= 0 {
+		errs = append(errs, component.FieldErrorf("maxConnections", "%d must be positive", o.MaxConnections))
+	}
+	if o.DrainTimeout <= 0 {
+		errs = append(errs, component.FieldErrorf("drainTimeout", "%v must be positive", o.DrainTimeout))
 	}
 	return errors.Join(errs...)
 }

@@ -27,6 +27,9 @@ func TestOptionsDefaults(t *testing.T) {
 		SelfAddrs:   []string{"127.0.0.1", "::1"},
 		TTL:         component.Duration(30 * time.Second),
 		IdleTimeout: component.Duration(30 * time.Second),
+
+		MaxConnections: 1024,
+		DrainTimeout:   component.Duration(5 * time.Second),
 	}, o, "zones depend on the plane's namespace: NewServer and the module fill them in")
 	require.NoError(t, o.Validate())
 	assert.Equal(t, "istio-system.svc.", dnsmod.DefaultZone, "NewServer's zone: that of istiod.istio-system.svc")
@@ -56,6 +59,7 @@ func TestOptionsValidate(t *testing.T) {
 		{"huge TTL", func(o *dnsmod.Options) { o.TTL = component.Duration(100 * 365 * 24 * time.Hour) }, "ttl: 876000h0m0s is above the largest DNS TTL"},
 		{"zero idle timeout", func(o *dnsmod.Options) { o.IdleTimeout = component.Duration(-1) }, "idleTimeout: -1ns must be positive"},
 		{"zero TTL", func(o *dnsmod.Options) { o.TTL = 0 }, "ttl: must be at least 1s"},
+		{"negative maxConnections", func(o *dnsmod.Options) { o.MaxConnections = -1 }, "maxConnections: -1 must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -105,7 +109,7 @@ func TestOptionsJSON(t *testing.T) {
 		var fe *component.FieldError
 		require.ErrorAs(t, err, &fe, field)
 		assert.Equal(t, field, fe.Path)
-		assert.ElementsMatch(t, []string{"addr", "zones", "selfAddrs", "ttl", "idleTimeout"}, fe.Valid, "the config file's fields")
+		assert.ElementsMatch(t, []string{"addr", "zones", "selfAddrs", "ttl", "idleTimeout", "maxConnections", "drainTimeout"}, fe.Valid, "the config file's fields")
 	}
 }
 

@@ -36,6 +36,7 @@ type Server struct {
 	selfNames []string // the names answered now
 	dns       *mdns.Server
 	listener  *batchListener
+	early     component.EarlyStop
 }
 
 // NewServer computes every answer for opts (defaults filled in), the
@@ -61,6 +62,7 @@ func NewServer(opts Options, bundle *servingcert.Bundle, log *zap.Logger, record
 		handler: &handler{},
 		records: records,
 	}
+	s.LimitConnections(opts.MaxConnections, log)
 	if err := s.answerFor(bundle.Leaf); err != nil {
 		return nil, err
 	}
@@ -106,7 +108,7 @@ func (s *Server) Start(ctx context.Context) error {
 	started := make(chan struct{})
 	srv := &mdns.Server{
 		Net:               "tcp-tls",
-		Handler:           s.handler,
+		Handler:           mdns.HandlerFunc(s.serveDNS),
 		MaxTCPQueries:     -1, // unlimited: a pipelining client must not lose queries
 		ReadTimeout:       idle,
 		IdleTimeout:       func() time.Duration { return idle },
@@ -135,22 +137,51 @@ func (s *Server) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop stops accepting, lets each connection finish the query in hand until
-// ctx is done, then closes the rest. It is safe before Start and twice.
+// serveDNS answers a query; its connection is busy meanwhile, and
+// answered after: when the listener is full, idle connections make room,
+// those never answered first.
+func (s *Server) serveDNS(w mdns.ResponseWriter, r *mdns.Msg) {
+	remote := w.RemoteAddr().String()
+	s.ConnBusy(remote)
+	defer s.ConnIdle(remote, true)
+	s.handler.ServeDNS(w, r)
+}
+
+// BeginStop begins the drain Stop waits for, if the server serves: the
+// module calls it when the plane's stop begins, so that every listener
+// drains at once.
+func (s *Server) BeginStop() {
+	if s.Done() != nil {
+		s.early.Begin(time.Duration(s.opts.DrainTimeout), s.drain)
+	}
+}
+
+// Stop stops accepting, lets each connection finish the query in hand for
+// the drain timeout from BeginStop or from now (or until ctx is done, if
+// sooner), then closes the rest. It is safe before Start and twice.
 func (s *Server) Stop(ctx context.Context) error {
-	s.mu.Lock()
-	srv, bl := s.dns, s.listener
-	s.dns, s.listener = nil, nil
-	s.mu.Unlock()
-	return s.Shutdown(ctx, func(ctx context.Context) error {
-		if srv == nil {
-			return nil
-		}
-		if err := srv.ShutdownContext(ctx); err != nil {
-			s.log.Warn("drain deadline passed; closing remaining connections",
-				zap.String("listener", Name), zap.Int("connections", bl.openConns()))
-			bl.closeConns()
-		}
+	err := s.Shutdown(ctx, func(ctx context.Context) error {
+		s.early.Wait(ctx, time.Duration(s.opts.DrainTimeout), s.drain)
 		return nil
 	}, net.ErrClosed)
+	s.mu.Lock()
+	s.dns, s.listener = nil, nil
+	s.mu.Unlock()
+	return err
+}
+
+// drain shuts the DNS server down until ctx is done, then closes the
+// connections that remain.
+func (s *Server) drain(ctx context.Context) {
+	s.mu.Lock()
+	srv, bl := s.dns, s.listener
+	s.mu.Unlock()
+	if srv == nil {
+		return
+	}
+	if err := srv.ShutdownContext(ctx); err != nil {
+		s.log.Warn("drain deadline passed; closing remaining connections",
+			zap.String("listener", Name), zap.Int("connections", bl.openConns()))
+		bl.closeConns()
+	}
 }

@@ -121,6 +121,9 @@ func TestDrainEndsStreamsAndLetsCallsFinish(t *testing.T) {
 	p, s, roots := plane(t, zap.New(core), grpcmod.Options{DrainTimeout: component.Duration(time.Minute)},
 		grpcmod.ProvideService(func(d *grpcmod.Drain) *follower { f.drain = d; return f }),
 		grpcmod.Register(b.register),
+		// Registered, so that a call after the drain began is refused by
+		// the drain (or by the stopping server), never Unimplemented.
+		grpcmod.Register(echoService().Register),
 	)
 	require.NoError(t, p.Start(context.Background()))
 	conn := dial(t, s.Addr(), roots, nil)
@@ -193,7 +196,7 @@ func TestHealthPerService(t *testing.T) {
 	require.NoError(t, p.Start(context.Background()))
 
 	// The readiness hook comes after every listener's, the late one too.
-	var ready, late int = -1, -1
+	ready, late := -1, -1
 	for i, hk := range p.Hooks() {
 		switch {
 		case strings.HasSuffix(hk.Name, "grpc.registerReadiness()"):

@@ -38,6 +38,38 @@ const (
 	// milliseconds, and a client that never finishes one must not hold a
 	// connection for two minutes.
 	DefaultConnectionTimeout = 10 * time.Second
+	// DefaultMaxConnectionIdle closes a connection that has had no RPC for
+	// a minute (gRPC sends GOAWAY; a gRPC client reconnects on its next
+	// RPC at the cost of one handshake). A connection that finished TLS and
+	// the HTTP/2 preface and then stays silent held three goroutines and
+	// its buffers for ever; a proxy's xDS connection is never idle, as its
+	// stream stays open, so it is not cut. istiod sets none.
+	DefaultMaxConnectionIdle = time.Minute
+	// DefaultMaxHeaderListBytes is the largest request header list
+	// (metadata) the server reads, announced in its HTTP/2 SETTINGS: a
+	// request's metadata (a bearer token of a few kilobytes, gRPC's own
+	// headers) fits many times; gRPC's default, 16 MiB, let one request
+	// with 8 MiB of metadata through before anything looked at it. Envoy
+	// allows 60 KiB.
+	DefaultMaxHeaderListBytes = 64 << 10
+	// DefaultRecvBufferBytes bounds the memory of requests being received,
+	// every connection together: 16 at once at the largest message size
+	// (4 MiB). A request reserves the largest message while it arrives;
+	// a CSR or an xDS request arrives in a millisecond, so 16 are many;
+	// when all are taken, the request that has been arriving longest is
+	// ended for the new one. 300 streams of one client that each sent
+	// most of a 4 MiB message held 1.2 GB; now 64 MiB, and the stream
+	// window (64 KiB) of each other open stream.
+	DefaultRecvBufferBytes = 64 << 20
+	// DefaultRecvTimeout: a stream's first message must arrive within 10s
+	// of its headers, as a webhook request's body must; a client that
+	// never finishes one cannot keep a part of the receive buffer.
+	DefaultRecvTimeout = 10 * time.Second
+	// DefaultMaxConnections caps the open connections: a proxy or agent
+	// keeps one; thousands of proxies per plane instance fit, and when
+	// full, the oldest connection that never got an answer (never finished
+	// its handshake, or opened no RPC that was answered) makes room.
+	DefaultMaxConnections = 4096
 	// DefaultDrainTimeout is how long a stop lets RPCs and streams finish
 	// before it closes what remains: below the plane's stop timeout (15s),
 	// so that the stop finishes in time; istiod waits up to 10s
@@ -55,11 +87,29 @@ type Options struct {
 	// MaxRecvMsgBytes is the largest message the server reads; a larger
 	// one fails its RPC with ResourceExhausted. Default 4 MiB (istiod's).
 	MaxRecvMsgBytes int `json:"maxRecvMsgBytes,omitempty" doc:"largest message received; larger fails with ResourceExhausted"`
+	// RecvBufferBytes bounds the memory of requests being received, over
+	// every connection together: each reserves MaxRecvMsgBytes until its
+	// message has arrived; when all is reserved, the request that has been
+	// arriving longest ends with DEADLINE_EXCEEDED. Default 64 MiB.
+	RecvBufferBytes int `json:"recvBufferBytes,omitempty" doc:"memory for requests being received, all together; each reserves maxRecvMsgBytes, when full the oldest ends"`
+	// RecvTimeout: a stream's first message must arrive within this long
+	// of its headers, or the stream ends with DEADLINE_EXCEEDED. Default
+	// 10s.
+	RecvTimeout component.Duration `json:"recvTimeout,omitempty" doc:"a stream's first message must arrive within this long, else DEADLINE_EXCEEDED"`
 	// MaxSendMsgBytes is the largest message the server sends. Default
 	// gRPC's, 2 GiB − 1 (istiod sets none: xDS responses can be large).
 	MaxSendMsgBytes int `json:"maxSendMsgBytes,omitempty" doc:"largest message sent (default gRPC's, 2 GiB - 1)"`
-	// ConnectionTimeout bounds a new connection's TLS handshake. Default 10s.
-	ConnectionTimeout component.Duration `json:"connectionTimeout,omitempty" doc:"a new connection's TLS handshake must finish within"`
+	// MaxHeaderListBytes is the largest header list (metadata) of a
+	// request; a larger one is refused before any handler runs. Default
+	// 64 KiB (gRPC's: 16 MiB).
+	MaxHeaderListBytes uint32 `json:"maxHeaderListBytes,omitempty" doc:"largest request metadata; larger is refused before any handler"`
+	// ConnectionTimeout bounds a new connection's TLS handshake and HTTP/2
+	// preface. Default 10s.
+	ConnectionTimeout component.Duration `json:"connectionTimeout,omitempty" doc:"a new connection's TLS handshake and HTTP/2 preface must finish within"`
+	// MaxConnections caps the connections open at once (and at most an
+	// eighth of the open-file limit); when full, the oldest connection
+	// that has not had an answer is closed for a new one. Default 4096.
+	MaxConnections int `json:"maxConnections,omitempty" doc:"connections open at once; when full the oldest unanswered one makes room"`
 	// Keepalive is the keepalive policy.
 	Keepalive KeepaliveOptions `json:"keepalive,omitempty"`
 	// DrainTimeout is how long a stop lets in-flight RPCs and streams
@@ -83,8 +133,9 @@ type KeepaliveOptions struct {
 	// false (istiod's).
 	PermitWithoutStream bool `json:"permitWithoutStream,omitempty" doc:"allow client pings with no RPC open"`
 	// MaxConnectionIdle closes a connection without RPCs for this long
-	// (GOAWAY). Default 0: never (istiod's).
-	MaxConnectionIdle component.Duration `json:"maxConnectionIdle,omitempty" doc:"close connections without RPCs this long (0: never)"`
+	// (GOAWAY); a connection with an open stream is never idle. Default 1m
+	// (istiod: never).
+	MaxConnectionIdle component.Duration `json:"maxConnectionIdle,omitempty" doc:"close connections without RPCs this long; an open stream keeps one busy"`
 	// MaxConnectionAge closes a connection this old (GOAWAY), so that
 	// clients spread over replicas again. Default 0: never (istiod's).
 	MaxConnectionAge component.Duration `json:"maxConnectionAge,omitempty" doc:"close connections this old, so clients rebalance (0: never)"`
@@ -104,8 +155,20 @@ func (o *Options) SetDefaults() {
 	if o.MaxRecvMsgBytes == 0 {
 		o.MaxRecvMsgBytes = DefaultMaxRecvMsgBytes
 	}
+	if o.RecvBufferBytes == 0 {
+		o.RecvBufferBytes = DefaultRecvBufferBytes
+	}
+	if o.RecvTimeout == 0 {
+		o.RecvTimeout = component.Duration(DefaultRecvTimeout)
+	}
+	if o.MaxHeaderListBytes == 0 {
+		o.MaxHeaderListBytes = DefaultMaxHeaderListBytes
+	}
 	if o.ConnectionTimeout == 0 {
 		o.ConnectionTimeout = component.Duration(DefaultConnectionTimeout)
+	}
+	if o.MaxConnections == 0 {
+		o.MaxConnections = DefaultMaxConnections
 	}
 	if o.DrainTimeout == 0 {
 		o.DrainTimeout = component.Duration(DefaultDrainTimeout)
@@ -120,6 +183,9 @@ func (o *Options) SetDefaults() {
 	if k.MinTime == 0 {
 		k.MinTime = k.Time / 2
 	}
+	if k.MaxConnectionIdle == 0 {
+		k.MaxConnectionIdle = component.Duration(DefaultMaxConnectionIdle)
+	}
 	if k.MaxConnectionAgeGrace == 0 {
 		k.MaxConnectionAgeGrace = component.Duration(DefaultMaxConnectionAgeGrace)
 	}
@@ -131,15 +197,23 @@ func (o *Options) Validate() error {
 	if o.MaxRecvMsgBytes < 0 {
 		errs = append(errs, component.FieldErrorf("maxRecvMsgBytes", "%d must not be negative", o.MaxRecvMsgBytes))
 	}
+	if o.RecvBufferBytes < o.MaxRecvMsgBytes {
+		errs = append(errs, component.FieldErrorf("recvBufferBytes", "%d is below maxRecvMsgBytes (%d): not one request would fit",
+			o.RecvBufferBytes, o.MaxRecvMsgBytes))
+	}
 	if o.MaxSendMsgBytes < 0 {
 		errs = append(errs, component.FieldErrorf("maxSendMsgBytes", "%d must not be negative", o.MaxSendMsgBytes))
+	}
+	if o.MaxConnections <= 0 {
+		errs = append(errs, component.FieldErrorf("maxConnections", "%d must be positive", o.MaxConnections))
 	}
 	for _, d := range []struct {
 		path string
 		v    component.Duration
 	}{
-		{"connectionTimeout", o.ConnectionTimeout}, {"drainTimeout", o.DrainTimeout},
+		{"connectionTimeout", o.ConnectionTimeout}, {"drainTimeout", o.DrainTimeout}, {"recvTimeout", o.RecvTimeout},
 		{"keepalive.time", o.Keepalive.Time}, {"keepalive.timeout", o.Keepalive.Timeout}, {"keepalive.minTime", o.Keepalive.MinTime},
+		{"keepalive.maxConnectionIdle", o.Keepalive.MaxConnectionIdle},
 	} {
 		if d.v <= 0 {
 			errs = append(errs, component.FieldErrorf(d.path, "%v must be positive", d.v))
@@ -149,7 +223,7 @@ func (o *Options) Validate() error {
 		path string
 		v    component.Duration
 	}{
-		{"keepalive.maxConnectionIdle", o.Keepalive.MaxConnectionIdle}, {"keepalive.maxConnectionAge", o.Keepalive.MaxConnectionAge},
+		{"keepalive.maxConnectionAge", o.Keepalive.MaxConnectionAge},
 		{"keepalive.maxConnectionAgeGrace", o.Keepalive.MaxConnectionAgeGrace},
 	} {
 		if d.v < 0 {

@@ -53,11 +53,18 @@ func newServer(opts Options, bundle *servingcert.Bundle, log *zap.Logger, servic
 		ClientAuth: tls.VerifyClientCertIfGiven,
 		NextProtos: []string{"h2"}, // gRPC requires ALPN h2
 	})
+	binding := component.NewBinding(Name, opts.Addr, bundle.Valid)
+	binding.LimitConnections(opts.MaxConnections, log)
+	budget := newRecvBudget(opts.RecvBufferBytes/opts.MaxRecvMsgBytes, time.Duration(opts.RecvTimeout))
+	use := connUse{binding}
+	grpcOpts := append(serverOptions(opts, credentials.NewTLS(tlsCfg)),
+		gogrpc.StatsHandler(budget), gogrpc.InTapHandle(budget.tap),
+		gogrpc.ChainUnaryInterceptor(use.unary), gogrpc.ChainStreamInterceptor(budget.stream, use.stream))
 	s := &Server{
-		Binding: component.NewBinding(Name, opts.Addr, bundle.Valid),
+		Binding: binding,
 		opts:    opts,
 		log:     log,
-		grpc:    gogrpc.NewServer(append(serverOptions(opts, credentials.NewTLS(tlsCfg)), chain(d, interceptors)...)...),
+		grpc:    gogrpc.NewServer(append(grpcOpts, chain(d, interceptors)...)...),
 		health:  h,
 		drain:   d,
 	}
@@ -77,11 +84,16 @@ func serverOptions(opts Options, creds credentials.TransportCredentials) []gogrp
 		gogrpc.Creds(creds),
 		gogrpc.MaxConcurrentStreams(opts.MaxConcurrentStreams),
 		gogrpc.MaxRecvMsgSize(opts.MaxRecvMsgBytes),
+		gogrpc.MaxHeaderListSize(opts.MaxHeaderListBytes),
+		// A stream's window before its message is read: the default, and
+		// fixed (no dynamic window), so that a stream holds no more until
+		// it has its place in the receive budget (see recvBudget).
+		gogrpc.InitialWindowSize(initialWindow),
 		gogrpc.ConnectionTimeout(time.Duration(opts.ConnectionTimeout)),
 		gogrpc.KeepaliveParams(keepalive.ServerParameters{
 			Time:                  time.Duration(k.Time),
 			Timeout:               time.Duration(k.Timeout),
-			MaxConnectionIdle:     orInfinity(k.MaxConnectionIdle),
+			MaxConnectionIdle:     time.Duration(k.MaxConnectionIdle),
 			MaxConnectionAge:      orInfinity(k.MaxConnectionAge),
 			MaxConnectionAgeGrace: time.Duration(k.MaxConnectionAgeGrace),
 		}),
@@ -95,6 +107,9 @@ func serverOptions(opts Options, creds credentials.TransportCredentials) []gogrp
 	}
 	return out
 }
+
+// initialWindow is HTTP/2's default stream window.
+const initialWindow = 65535
 
 // orInfinity is d, or gRPC's "never" for 0.
 func orInfinity(d component.Duration) time.Duration {

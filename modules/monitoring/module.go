@@ -1,7 +1,9 @@
 package monitoring
 
 import (
+	"fmt"
 	"reflect"
+	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
@@ -36,14 +38,21 @@ type serverParams struct {
 	Lifecycle fx.Lifecycle
 	Options   Options
 	Log       *zap.Logger
-	Gatherer  prometheus.Gatherer `optional:"true"`
+	Gatherer  prometheus.Gatherer   `optional:"true"`
+	Registry  prometheus.Registerer `optional:"true"`
 	component.ListenersIn
 	component.ChecksIn
 }
 
-func provideServer(p serverParams) *Server {
+func provideServer(p serverParams) (*Server, error) {
 	s := NewServer(p.Options, p.Log.Named("monitoring"), p.Gatherer, p.Listeners)
 	s.checks = p.Checks
+	if p.Registry != nil {
+		// Every listener's connection counts, this one's included.
+		if err := p.Registry.Register(newListenerCollector(append(slices.Clone(p.Listeners), s)...)); err != nil {
+			return nil, fmt.Errorf("monitoring: registering the listeners' connection metrics: %w", err)
+		}
+	}
 	p.Lifecycle.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
-	return s
+	return s, nil
 }

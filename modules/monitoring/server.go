@@ -27,11 +27,17 @@ type Server struct {
 	checks    []component.Check
 	http      *http.Server
 	mux       *http.ServeMux
+	drain     time.Duration
+	early     component.EarlyStop
 }
 
 // NewServer builds the server. gatherer may be nil (no /metrics content).
+// Options left empty take their defaults.
 func NewServer(opts Options, log *zap.Logger, gatherer prometheus.Gatherer, listeners []component.Listener) *Server {
-	s := &Server{Binding: component.NewBinding(Name, opts.Addr, nil), log: log, listeners: listeners, mux: http.NewServeMux()}
+	opts.SetDefaults()
+	s := &Server{Binding: component.NewBinding(Name, opts.Addr, nil), log: log, listeners: listeners,
+		mux: http.NewServeMux(), drain: time.Duration(opts.DrainTimeout)}
+	s.LimitConnections(opts.MaxConnections, log)
 	if gatherer == nil {
 		gatherer = prometheus.NewRegistry()
 	}
@@ -41,9 +47,14 @@ func NewServer(opts Options, log *zap.Logger, gatherer prometheus.Gatherer, list
 		fmt.Fprintln(w, "ok")
 	})
 	s.http = &http.Server{
-		Handler:           s.mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       90 * time.Second,
+		// A connection is busy while a request on it runs, and answered
+		// after: when the listener is full, idle ones make room, those
+		// never answered first.
+		Handler:           s.Answering(s.mux),
+		ReadHeaderTimeout: time.Duration(opts.ReadHeaderTimeout),
+		ReadTimeout:       time.Duration(opts.ReadTimeout),
+		IdleTimeout:       time.Duration(opts.IdleTimeout),
+		MaxHeaderBytes:    64 << 10,
 	}
 	return s
 }
@@ -86,8 +97,15 @@ func (s *Server) Start(context.Context) error {
 	return nil
 }
 
-// Stop shuts the server down gracefully until ctx is done, then closes
-// what remains. It is safe before Start and more than once.
+// Stop lets requests in flight finish for the drain timeout (or until ctx
+// is done, if sooner), then closes what remains. It is safe before Start
+// and more than once.
 func (s *Server) Stop(ctx context.Context) error {
-	return s.Shutdown(ctx, component.StopHTTP(s.http), http.ErrServerClosed)
+	return s.Shutdown(ctx, func(ctx context.Context) error {
+		s.early.Wait(ctx, s.drain, component.ShutdownHTTP(s.http, func() {
+			s.log.Warn("drain deadline passed; closing remaining connections", zap.String("listener", Name),
+				zap.Duration("drainTimeout", s.drain))
+		}))
+		return nil
+	}, http.ErrServerClosed)
 }

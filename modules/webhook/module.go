@@ -43,7 +43,7 @@ func build(opts Options) []fx.Option {
 	options := []fx.Option{
 		component.Announce(Name, opts.Addr),
 		fx.Provide(provideServer),
-		fx.Invoke(start),
+		fx.Invoke(start, beginStop),
 	}
 	if opts.Patch.Enabled() {
 		options = append(options, fx.Invoke(registerPatcher))
@@ -53,6 +53,13 @@ func build(opts Options) []fx.Option {
 
 // start asks for the server: a listener in the composition always starts.
 func start(*Server) {}
+
+// beginStop begins the server's drain when the plane's stop begins: its
+// hook comes after every listener's, so it stops before them, and the
+// listeners drain at once rather than one after another.
+func beginStop(lc fx.Lifecycle, s *Server, _ component.ListenersIn) {
+	lc.Append(fx.Hook{OnStop: func(context.Context) error { s.BeginStop(); return nil }})
+}
 
 // Handle adds h at path on the webhook server. Two handlers on one path, a
 // path without a leading "/", or a handler on /ready fails the plane's

@@ -33,16 +33,24 @@ type Handler struct {
 type Server struct {
 	*component.Binding // Name, Addr, Ready
 
-	log  *zap.Logger
-	http *http.Server
-	tls  *tls.Config
+	log    *zap.Logger
+	http   *http.Server
+	tls    *tls.Config
+	drain  time.Duration
+	early  component.EarlyStop
+	bodies *bodyBudget
 }
 
 // NewServer builds the server and mounts handlers; it does not listen until
 // Start. Two handlers on one path, a path without a leading "/", or a handler
 // on /ready is an error naming the path.
+// Options left empty take their defaults.
 func NewServer(opts Options, bundle *servingcert.Bundle, log *zap.Logger, handlers []Handler) (*Server, error) {
-	s := &Server{Binding: component.NewBinding(Name, opts.Addr, bundle.Valid), log: log}
+	opts.SetDefaults()
+	s := &Server{Binding: component.NewBinding(Name, opts.Addr, bundle.Valid), log: log, drain: time.Duration(opts.DrainTimeout),
+		bodies: &bodyBudget{max: max(opts.BodyBufferBytes, opts.MaxRequestBytes)}}
+	s.LimitConnections(opts.MaxConnections, log)
+	handlerTimeout := time.Duration(opts.HandlerTimeout)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ready", s.serveReady)
 	seen := map[string]bool{"/ready": true}
@@ -54,16 +62,24 @@ func NewServer(opts Options, bundle *servingcert.Bundle, log *zap.Logger, handle
 			return nil, fmt.Errorf("webhook handler %q: path already taken", h.Path)
 		}
 		seen[h.Path] = true
-		mux.Handle(h.Path, h.Handler)
+		// The body is read (within the read timeout and the body buffer)
+		// before the handler timeout starts.
+		mux.Handle(h.Path, readBody(http.TimeoutHandler(h.Handler, handlerTimeout, "webhook handler timed out\n"),
+			opts.MaxRequestBytes, time.Duration(opts.ReadTimeout), s.bodies))
 	}
 	s.tls = bundle.ServerTLSConfig(&tls.Config{
 		MinVersion: tls.VersionTLS12,
 		NextProtos: []string{"h2", "http/1.1"},
 	})
-	handlerTimeout := time.Duration(opts.HandlerTimeout)
 	s.http = &http.Server{
-		Handler:           http.TimeoutHandler(limitBody(mux, opts.MaxRequestBytes), handlerTimeout, "webhook handler timed out\n"),
+		// A connection is busy while a request on it runs, and answered
+		// after: when the listener is full, idle ones make room, those
+		// never answered first.
+		Handler: s.Answering(mux),
+		// The TLS handshake is bounded by the smaller of the two read
+		// timeouts; ReadTimeout bounds the body over HTTP/1.1 and HTTP/2.
 		ReadHeaderTimeout: time.Duration(opts.ReadHeaderTimeout),
+		ReadTimeout:       time.Duration(opts.ReadTimeout),
 		IdleTimeout:       time.Duration(opts.IdleTimeout),
 		MaxHeaderBytes:    64 << 10,
 		// TLS handshake errors (port scanners, probes) are noise: debug.
@@ -80,14 +96,6 @@ func errorLog(log *zap.Logger) *stdlog.Logger {
 		return zap.NewStdLog(log) // only for an invalid level, which DebugLevel is not
 	}
 	return l
-}
-
-// limitBody caps every request body at max bytes.
-func limitBody(next http.Handler, max int64) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, max)
-		next.ServeHTTP(w, r)
-	})
 }
 
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
@@ -107,8 +115,28 @@ func (s *Server) Start(context.Context) error {
 	return nil
 }
 
-// Stop finishes in-flight requests until ctx is done, then closes the rest.
-// It is safe before Start and more than once.
+// BeginStop begins the drain Stop waits for, if the server serves: the
+// module calls it when the plane's stop begins, so that every listener
+// drains at once.
+func (s *Server) BeginStop() {
+	if s.Done() != nil {
+		s.early.Begin(s.drain, s.shutdown)
+	}
+}
+
+// Stop lets in-flight requests finish for the drain timeout from
+// BeginStop or from now (or until ctx is done, if sooner), then closes the
+// rest. It is safe before Start and more than once.
 func (s *Server) Stop(ctx context.Context) error {
-	return s.Shutdown(ctx, component.StopHTTP(s.http), http.ErrServerClosed)
+	return s.Shutdown(ctx, func(ctx context.Context) error {
+		s.early.Wait(ctx, s.drain, s.shutdown)
+		return nil
+	}, http.ErrServerClosed)
+}
+
+func (s *Server) shutdown(ctx context.Context) {
+	component.ShutdownHTTP(s.http, func() {
+		s.log.Warn("drain deadline passed; closing remaining connections", zap.String("listener", Name),
+			zap.Duration("drainTimeout", s.drain))
+	})(ctx)
 }
