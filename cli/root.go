@@ -34,7 +34,7 @@ func New(parts ...component.Part) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCommand(parts), newCertCommand(), newGraphCommand(parts), newModulesCommand(parts), newVersionCommand())
+	root.AddCommand(newServeCommand(parts), newCertCommand(), newCACommand(parts), newGraphCommand(parts), newModulesCommand(parts), newVersionCommand())
 	return root
 }
 

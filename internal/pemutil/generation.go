@@ -100,7 +100,34 @@ func WriteGeneration(dir string, files []File) error {
 	}
 	step("clean")
 	_, err = RemoveStale(dir, names...)
-	return err
+	return errors.Join(err, pruneLinks(dir, names))
+}
+
+// pruneLinks removes the top-level links of files that an earlier
+// generation had and this one has not (they would dangle).
+func pruneLinks(dir string, names []string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	keep := make(map[string]bool, len(names))
+	for _, n := range names {
+		keep[n] = true
+	}
+	var errs []error
+	for _, e := range entries {
+		n := e.Name()
+		if keep[n] || e.Type()&fs.ModeSymlink == 0 {
+			continue
+		}
+		if target, err := os.Readlink(filepath.Join(dir, n)); err != nil || target != filepath.Join(DataLink, n) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // writeGenerationDir writes files into a new generation directory of dir
@@ -309,24 +336,37 @@ type Spec struct {
 // from dir itself. A missing file is absent from the result; any other
 // error fails the read. Every file is read with ReadFile's bounds.
 func ReadGeneration(dir string, specs ...Spec) (map[string][]byte, error) {
+	out, _, err := ReadGenerationVersion(dir, specs...)
+	return out, err
+}
+
+// ReadGenerationVersion is ReadGeneration that also returns the version
+// read: the name of the generation directory ..data named ("" for files
+// written by hand). Every WriteGeneration makes a new one, so a writer
+// that holds LockDir can tell whether dir changed since it read it.
+func ReadGenerationVersion(dir string, specs ...Spec) (map[string][]byte, string, error) {
 	for attempt := 0; ; attempt++ {
 		target, err := currentGeneration(dir)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		out, err := readSet(filepath.Join(dir, target), specs)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		again, err := currentGeneration(dir)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if again == target || attempt == 10 {
-			return out, nil // one generation, or a writer faster than us: the last read set
+			return out, target, nil // one generation, or a writer faster than us: the last read set
 		}
 	}
 }
+
+// GenerationVersion returns the version ReadGenerationVersion would
+// return now, without reading the files.
+func GenerationVersion(dir string) (string, error) { return currentGeneration(dir) }
 
 func readSet(dir string, specs []Spec) (map[string][]byte, error) {
 	out := make(map[string][]byte, len(specs))

@@ -2,6 +2,7 @@ package ca
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"strings"
@@ -16,6 +17,13 @@ type Caller struct {
 	Identities []string
 	// AuthSource names the Authenticator that accepted the caller.
 	AuthSource string
+	// Namespace and ServiceAccount of a Kubernetes caller (TokenReview).
+	Namespace, ServiceAccount string
+	// PodName and PodUID name the pod a ServiceAccount token is bound to
+	// (TokenReview's authentication.kubernetes.io/pod-name and pod-uid),
+	// and NodeName its node when the API server says; empty otherwise.
+	// Impersonation in Kubernetes mode needs the pod.
+	PodName, PodUID, NodeName string
 }
 
 // Authenticator finds the caller of a CreateCertificate request. It returns
@@ -46,6 +54,12 @@ func SpiffeID(trustDomain, namespace, serviceAccount string) string {
 type ClientCertAuthenticator struct {
 	// TrustDomain the identities must belong to.
 	TrustDomain string
+	// Roots, when set, verifies a client certificate that the TLS
+	// handshake only requested (tls.RequestClientCert): then a bad one
+	// is refused here as Unauthenticated, with the reason in the log,
+	// instead of failing the handshake. Without Roots such a certificate
+	// is refused.
+	Roots func() *x509.CertPool
 }
 
 // Name implements Authenticator.
@@ -58,10 +72,29 @@ func (a ClientCertAuthenticator) Authenticate(ctx context.Context) (*Caller, err
 		return nil, nil
 	}
 	tlsInfo, ok := p.AuthInfo.(credentials.TLSInfo)
-	if !ok || len(tlsInfo.State.VerifiedChains) == 0 || len(tlsInfo.State.VerifiedChains[0]) == 0 {
-		return nil, nil // no client certificate was presented
+	if !ok {
+		return nil, nil
 	}
-	leaf := tlsInfo.State.VerifiedChains[0][0]
+	state := tlsInfo.State
+	var leaf *x509.Certificate
+	switch {
+	case len(state.VerifiedChains) > 0 && len(state.VerifiedChains[0]) > 0:
+		leaf = state.VerifiedChains[0][0]
+	case len(state.PeerCertificates) == 0:
+		return nil, nil // no client certificate was presented
+	case a.Roots == nil:
+		return nil, errors.New("the client certificate was not verified by the TLS handshake")
+	default:
+		inter := x509.NewCertPool()
+		for _, c := range state.PeerCertificates[1:] {
+			inter.AddCert(c)
+		}
+		leaf = state.PeerCertificates[0]
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: a.Roots(), Intermediates: inter,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+			return nil, fmt.Errorf("client certificate %s (serial %x) does not verify to the CA's roots: %w", leaf.Subject, leaf.SerialNumber, err)
+		}
+	}
 	var ids []string
 	for _, u := range leaf.URIs {
 		if u.Scheme != "spiffe" {
@@ -79,21 +112,27 @@ func (a ClientCertAuthenticator) Authenticate(ctx context.Context) (*Caller, err
 }
 
 // authenticate runs the chain: client cert first, then the rest in order.
-// It returns the first caller found, or an error that lists why each failed.
-func authenticate(ctx context.Context, chain []Authenticator) (*Caller, error) {
+// It returns the first caller found, or an error that lists why each
+// failed, with the reason for the metrics: the name of the first
+// authenticator that refused a credential, or "no_credentials".
+func authenticate(ctx context.Context, chain []Authenticator) (*Caller, string, error) {
 	var reasons []string
+	reason := "no_credentials"
 	for _, a := range chain {
 		caller, err := a.Authenticate(ctx)
 		if err != nil {
+			if len(reasons) == 0 {
+				reason = a.Name()
+			}
 			reasons = append(reasons, fmt.Sprintf("%s: %v", a.Name(), err))
 			continue
 		}
 		if caller != nil {
-			return caller, nil
+			return caller, "", nil
 		}
 	}
 	if len(reasons) == 0 {
-		return nil, errors.New("no credentials: present a client certificate or an authorization bearer token")
+		return nil, reason, errors.New("no credentials: present a client certificate or an authorization bearer token")
 	}
-	return nil, errors.New(strings.Join(reasons, "; "))
+	return nil, reason, errors.New(strings.Join(reasons, "; "))
 }

@@ -295,7 +295,7 @@ func TestCreateCertificateRefusesBadCSRs(t *testing.T) {
 	small, err := structpb.NewStruct(map[string]any{"ImpersonatedIdentity": "x"})
 	require.NoError(t, err)
 	_, err = conn.CreateCertificate(tokenCtx(ctx), &pb.IstioCertificateRequest{Csr: string(good), ValidityDuration: 3600, Metadata: small})
-	require.NoError(t, err)
+	require.Equal(t, codes.Unauthenticated, status.Code(err), "impersonation without a trusted node account: %v", err)
 }
 
 // Loose modes are refused, never fixed: a CA key or token file that group

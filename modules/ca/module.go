@@ -18,7 +18,9 @@ var Part = component.Define[Options](component.Definition[Options]{
 	Doc: "the certificate authority: a self-signed root (or a plugged-in CA) that signs workload " +
 		"certificates through istio.v1.auth.IstioCertificateService on the secure gRPC server",
 	Provides: []reflect.Type{reflect.TypeFor[*CA](), reflect.TypeFor[*Metrics]()},
-	Build:    build,
+	// istiod's variable, in its format: "ns/sa,ns/sa".
+	Env:   []component.EnvVar{{Name: "CA_TRUSTED_NODE_ACCOUNTS", Path: "trustedNodeAccounts"}},
+	Build: build,
 })
 
 func init() { component.Register(Part) }
@@ -34,6 +36,7 @@ func build(Options) []fx.Option {
 		fx.Decorate(resolveOptions),
 		fx.Provide(provideMetrics, provideCA, provideService, provideLocalTokens),
 		component.ProvideCheck(readiness),
+		component.ProvideCheck(reloadReadiness),
 		fx.Invoke(registerRun),
 	}
 }
@@ -75,6 +78,13 @@ func provideCA(p caParams) (*CA, error) {
 // certificate (or an issuer) has expired or is not valid yet.
 func readiness(c *CA) component.Check { return component.Check{Name: "ca", Ready: c.Ready} }
 
+// reloadReadiness is the CA's second check in /ready ("ca-reload"): it
+// fails while the last change of a plugged-in CA (or of the stored root)
+// was refused, saying why; the CA keeps signing with the previous set.
+func reloadReadiness(c *CA) component.Check {
+	return component.Check{Name: "ca-reload", Ready: c.ReloadReady}
+}
+
 // localTokens is the token-file authenticator, when the options have a
 // token file.
 type localTokens struct {
@@ -115,10 +125,16 @@ type serviceParams struct {
 	CA  *CA
 	Log *zap.Logger
 	AuthenticatorsIn
+	// Nodes checks impersonation against pods' nodes (the kube part).
+	Nodes NodeAuthorizer `optional:"true"`
 }
 
 func provideService(p serviceParams) grpcservice.Out {
-	return grpcservice.Out{Service: NewService(p.CA, p.Log.Named("ca.server"), p.Authenticators)}
+	svc := NewService(p.CA, p.Log.Named("ca.server"), p.Authenticators)
+	if p.Nodes != nil {
+		svc.WithNodeAuthorizer(p.Nodes)
+	}
+	return grpcservice.Out{Service: svc}
 }
 
 // registerRun appends the CA's Run. It depends on every listener, so its hook

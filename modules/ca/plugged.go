@@ -1,40 +1,54 @@
 package ca
 
 import (
+	"bytes"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 
 	"github.com/bootgraph/bootgraph/internal/pemutil"
 )
 
-// loadPlugged loads and verifies an operator-supplied CA from dir, which must
-// hold istiod's cacerts files: ca-cert.pem, ca-key.pem, cert-chain.pem and
-// root-cert.pem.
-func loadPlugged(dir string) (*authority, error) {
+// pluggedNames are istiod's cacerts files.
+var pluggedNames = []string{CACertFile, CAKeyFile, CertChainFile, RootCertFile}
+
+// readPluggedDir reads an operator-supplied CA from dir, which must hold
+// istiod's cacerts files: ca-cert.pem, ca-key.pem, cert-chain.pem and
+// root-cert.pem, of one generation when dir is a Secret volume. It returns
+// nil when dir does not exist, and an error naming the missing files when
+// the set is incomplete. The set is not verified here.
+func readPluggedDir(dir string) (*Stored, error) {
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	// A Kubernetes Secret volume is a sticky directory (1777): accepted.
 	if err := pemutil.CheckPrivateDir(dir, true); err != nil {
 		return nil, fmt.Errorf("ca: plugged-in CA: %w", err)
 	}
-	names := []string{CACertFile, CAKeyFile, CertChainFile, RootCertFile}
-	data, err := pemutil.ReadGeneration(dir, pemutil.Spec{Name: CACertFile}, pemutil.Spec{Name: CAKeyFile, Private: true},
+	data, version, err := pemutil.ReadGenerationVersion(dir, pemutil.Spec{Name: CACertFile}, pemutil.Spec{Name: CAKeyFile, Private: true},
 		pemutil.Spec{Name: CertChainFile}, pemutil.Spec{Name: RootCertFile})
 	if err != nil {
 		return nil, fmt.Errorf("ca: plugged-in CA: %w", err)
 	}
 	var missing []string
-	for _, name := range names {
+	for _, name := range pluggedNames {
 		if _, ok := data[name]; !ok {
 			missing = append(missing, name)
 		}
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("ca: plugged-in CA in %s is incomplete: missing %v (need %v)", dir, missing, names)
+		return nil, fmt.Errorf("ca: plugged-in CA in %s is incomplete: missing %v (need %v)", dir, missing, pluggedNames)
 	}
-	a, err := parsePlugged(data)
-	if err != nil {
-		return nil, fmt.Errorf("ca: plugged-in CA in %s: %w", dir, err)
-	}
-	return a, nil
+	return &Stored{CertPEM: data[CACertFile], KeyPEM: data[CAKeyFile], CertChainPEM: data[CertChainFile], RootPEM: data[RootCertFile],
+		PluggedIn: true, Where: dir, Version: version}, nil
+}
+
+// samePlugged reports whether a and b hold the same files.
+func samePlugged(a, b *Stored) bool {
+	return a != nil && b != nil && bytes.Equal(a.CertPEM, b.CertPEM) && bytes.Equal(a.KeyPEM, b.KeyPEM) &&
+		bytes.Equal(a.CertChainPEM, b.CertChainPEM) && bytes.Equal(a.RootPEM, b.RootPEM)
 }
 
 func parsePlugged(data map[string][]byte) (*authority, error) {
@@ -56,5 +70,5 @@ func parsePlugged(data map[string][]byte) (*authority, error) {
 			return nil, fmt.Errorf("%s: %w", CertChainFile, err)
 		}
 	}
-	return newAuthority(key, certs[0], chain, roots, "plugged-in")
+	return newAuthority(key, certs[0], chain, roots, SourcePlugged)
 }

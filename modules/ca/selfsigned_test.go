@@ -328,13 +328,19 @@ func TestOptionsSetDefaults(t *testing.T) {
 		RootTTL:        dur(ca.DefaultRootTTL),
 		DefaultCertTTL: dur(ca.DefaultCertTTL),
 		MaxCertTTL:     dur(ca.DefaultMaxCertTTL),
+		ReloadInterval: dur(ca.DefaultReloadInterval),
+		Rotation: ca.RotationOptions{
+			Kind: ca.RotateRenew, Threshold: 0.2, CheckInterval: dur(time.Hour), Jitter: dur(time.Hour),
+			PropagationDelay: dur(24 * time.Hour),
+		},
 	}, o, "DataDir and TokenFile depend on where the plane runs: the module (or New) sets them")
 	assert.Equal(t, "ecdsa-p256", ca.DefaultKeyType)
 	assert.Equal(t, 24*time.Hour, ca.DefaultCertTTL)
 	assert.Equal(t, 90*24*time.Hour, ca.DefaultMaxCertTTL)
 	assert.Equal(t, ".bootgraph/ca", ca.DefaultDataDir)
 
-	set := ca.Options{TrustDomain: "td", KeyType: ca.KeyRSA2048, RootTTL: 1, DefaultCertTTL: 2, MaxCertTTL: 3, DataDir: "d"}
+	set := ca.Options{TrustDomain: "td", KeyType: ca.KeyRSA2048, RootTTL: 1, DefaultCertTTL: 2, MaxCertTTL: 3, DataDir: "d",
+		ReloadInterval: 4, Rotation: ca.RotationOptions{Kind: ca.RotateRekey, Threshold: 0.5, CheckInterval: 5, Jitter: 6, PropagationDelay: 7}}
 	got := set
 	got.SetDefaults()
 	assert.Equal(t, set, got, "SetDefaults must keep fields that are set")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	pb "istio.io/api/security/v1alpha1"
@@ -25,7 +27,16 @@ type Service struct {
 	log     *zap.Logger
 	metrics *Metrics
 	authn   []Authenticator
+	trusted []string // "namespace/serviceaccount" that may impersonate
+	nodes   NodeAuthorizer
 }
+
+// Istiod's answers to a refused caller: the reason goes to the log and
+// the metrics, never to the caller.
+const (
+	msgAuthnFailure         = "request authenticate failure"
+	msgImpersonationFailure = "request impersonation authentication failure"
+)
 
 // Logging of refused requests: per message, the first refusalLogBurst of
 // each refusalLogTick are logged, then one in refusalLogThereafter. Every
@@ -49,14 +60,21 @@ const MaxMetadataSize = 16 << 10
 func NewService(ca *CA, log *zap.Logger, extra []Authenticator) *Service {
 	extra = append([]Authenticator(nil), extra...)
 	sort.SliceStable(extra, func(i, j int) bool { return extra[i].Name() < extra[j].Name() })
-	chain := append([]Authenticator{ClientCertAuthenticator{TrustDomain: ca.TrustDomain()}}, extra...)
+	chain := append([]Authenticator{ClientCertAuthenticator{TrustDomain: ca.TrustDomain(), Roots: ca.Roots}}, extra...)
 	if log == nil {
 		log = zap.NewNop()
 	}
 	log = log.WithOptions(zap.WrapCore(func(core zapcore.Core) zapcore.Core {
 		return zapcore.NewSamplerWithOptions(core, refusalLogTick, refusalLogBurst, refusalLogThereafter)
 	}))
-	return &Service{ca: ca, log: log, metrics: ca.metrics, authn: chain}
+	return &Service{ca: ca, log: log, metrics: ca.metrics, authn: chain, trusted: slices.Clone(ca.opts.TrustedNodeAccounts)}
+}
+
+// WithNodeAuthorizer makes s check, for a trusted node account's
+// ImpersonatedIdentity, that the identity runs on the caller's node.
+func (s *Service) WithNodeAuthorizer(na NodeAuthorizer) *Service {
+	s.nodes = na
+	return s
 }
 
 // Register adds the service to a gRPC server.
@@ -64,33 +82,53 @@ func (s *Service) Register(r grpc.ServiceRegistrar) {
 	pb.RegisterIstioCertificateServiceServer(r, s)
 }
 
-// CreateCertificate signs the request's CSR for the authenticated caller.
+// CreateCertificate signs the request's CSR for the authenticated caller,
+// or for the identity it impersonates when it may.
 func (s *Service) CreateCertificate(ctx context.Context, req *pb.IstioCertificateRequest) (*pb.IstioCertificateResponse, error) {
 	s.metrics.csrCount.Inc()
-	caller, err := authenticate(ctx, s.authn)
+	caller, reason, err := authenticate(ctx, s.authn)
 	if err != nil {
 		s.metrics.authnFailures.Inc()
-		s.log.Info("CA request not authenticated", zap.Error(err))
-		return nil, status.Error(codes.Unauthenticated, "request authenticate failure: "+err.Error())
+		s.metrics.authnReasons.WithLabelValues(reason).Inc()
+		s.log.Info("CA request not authenticated", zap.String("peer", peerAddr(ctx)), zap.Error(err))
+		return nil, status.Error(codes.Unauthenticated, msgAuthnFailure)
+	}
+	if n := proto.Size(req.GetMetadata()); n > MaxMetadataSize {
+		err := signErr(ErrRequest, fmt.Errorf("the request's metadata is %d bytes, more than the %d accepted", n, MaxMetadataSize))
+		s.metrics.signErrors.WithLabelValues(string(ErrRequest)).Inc()
+		s.log.Info("CA request failed", zap.Strings("identities", caller.Identities), zap.Error(err))
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	identities := caller.Identities
+	if imp := impersonatedIdentity(req); imp != "" {
+		id, err := s.authorizeImpersonation(ctx, caller, imp)
+		if err != nil {
+			s.metrics.authnFailures.Inc()
+			s.metrics.authnReasons.WithLabelValues("impersonation").Inc()
+			s.log.Warn("CA request: impersonation refused", zap.String("peer", peerAddr(ctx)),
+				zap.Strings("caller", caller.Identities), zap.Error(err))
+			return nil, status.Error(codes.Unauthenticated, msgImpersonationFailure)
+		}
+		identities = []string{id}
 	}
 	ttl := validity(req.GetValidityDuration())
-	chain, err := s.sign(req, caller, ttl)
+	chain, err := s.ca.Sign([]byte(req.GetCsr()), identities, ttl)
 	if err != nil {
 		kind := KindOf(err)
 		s.metrics.signErrors.WithLabelValues(string(kind)).Inc()
-		s.log.Info("CA request failed", zap.Strings("identities", caller.Identities), zap.Error(err))
+		s.log.Info("CA request failed", zap.Strings("identities", identities), zap.Error(err))
 		return nil, status.Error(codeOf(kind), err.Error())
 	}
 	s.metrics.success.Inc()
 	return &pb.IstioCertificateResponse{CertChain: chain}, nil
 }
 
-// sign bounds the request, then has the CA sign it.
-func (s *Service) sign(req *pb.IstioCertificateRequest, caller *Caller, ttl time.Duration) ([]string, error) {
-	if n := proto.Size(req.GetMetadata()); n > MaxMetadataSize {
-		return nil, signErr(ErrRequest, fmt.Errorf("the request's metadata is %d bytes, more than the %d accepted", n, MaxMetadataSize))
+// peerAddr is the caller's address, for the log.
+func peerAddr(ctx context.Context) string {
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		return p.Addr.String()
 	}
-	return s.ca.Sign([]byte(req.GetCsr()), caller.Identities, ttl)
+	return ""
 }
 
 // validity converts the request's seconds to a Duration, saturating instead

@@ -188,32 +188,33 @@ func TestServiceCreateCertificate(t *testing.T) {
 			ttl      time.Duration
 			wantCode codes.Code
 			wantMsg  []string
+			wantLog  []string // Unauthenticated: the reason, which only the log gets (TestAuthenticationFailureReasons checks logging)
 		}{
-			{name: "no credentials", wantCode: codes.Unauthenticated, wantMsg: []string{"no credentials"}},
-			{name: "wrong token", cfg: caclient.Config{Token: wrongToken}, wantCode: codes.Unauthenticated, wantMsg: []string{"TokenFile: bearer token is not in the token file"}},
+			{name: "no credentials", wantCode: codes.Unauthenticated, wantLog: []string{"no credentials"}},
+			{name: "wrong token", cfg: caclient.Config{Token: wrongToken}, wantCode: codes.Unauthenticated, wantLog: []string{"TokenFile: bearer token is not in the token file"}},
 			{
 				name:     "client certificate with non-SPIFFE URI",
 				cfg:      caclient.Config{ClientCert: clientCert(t, c, "https://example.com/workload")},
 				wantCode: codes.Unauthenticated,
-				wantMsg:  []string{"ClientCert: client certificate has no SPIFFE URI SAN"},
+				wantLog:  []string{"ClientCert: client certificate has no SPIFFE URI SAN"},
 			},
 			{
 				name:     "client certificate without URI",
 				cfg:      caclient.Config{ClientCert: servingCert(t, c)},
 				wantCode: codes.Unauthenticated,
-				wantMsg:  []string{"no SPIFFE URI SAN"},
+				wantLog:  []string{"no SPIFFE URI SAN"},
 			},
 			{
 				name:     "non-SPIFFE certificate and wrong token",
 				cfg:      caclient.Config{ClientCert: clientCert(t, c, "https://example.com/workload"), Token: wrongToken},
 				wantCode: codes.Unauthenticated,
-				wantMsg:  []string{"ClientCert: client certificate has no SPIFFE URI SAN", "TokenFile: bearer token is not in the token file"},
+				wantLog:  []string{"ClientCert: client certificate has no SPIFFE URI SAN", "TokenFile: bearer token is not in the token file"},
 			},
 			{
 				name:     "client certificate of another trust domain",
 				cfg:      caclient.Config{ClientCert: clientCert(t, c, "spiffe://other.example/ns/foo/sa/bar")},
 				wantCode: codes.Unauthenticated,
-				wantMsg:  []string{`not in trust domain "cluster.local"`},
+				wantLog:  []string{`not in trust domain "cluster.local"`},
 			},
 			{
 				name:     "client certificate of another CA",
@@ -247,6 +248,9 @@ func TestServiceCreateCertificate(t *testing.T) {
 				assert.Equalf(t, tt.wantCode, st.Code(), "status: %v", st)
 				for _, want := range tt.wantMsg {
 					assert.Contains(t, st.Message(), want)
+				}
+				if tt.wantCode == codes.Unauthenticated {
+					assert.Equal(t, "request authenticate failure", st.Message(), "istiod's answer, the reason only in the log")
 				}
 				assert.NotContains(t, st.Message(), validToken)
 				assert.NotContains(t, st.Message(), wrongToken, "tokens must not be echoed")

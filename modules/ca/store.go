@@ -3,7 +3,11 @@ package ca
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"slices"
 
 	"go.uber.org/zap"
 
@@ -25,6 +29,49 @@ type Stored struct {
 	// Where names the place for logs and errors, e.g. a directory or
 	// "Secret istio-system/istio-ca-secret".
 	Where string
+
+	// Rotation is RotationFile's content: the phase of a rotation of a
+	// self-signed root (empty: idle, never rotated). RootPEM then holds
+	// the whole bundle, the signer's root first.
+	Rotation []byte
+	// NextCertPEM and NextKeyPEM are the next root and its key while a
+	// re-key propagates.
+	NextCertPEM, NextKeyPEM []byte
+	// Version identifies what was loaded, for RotationStore.Save's
+	// optimistic concurrency: a resourceVersion, a generation directory.
+	Version string
+}
+
+// ErrStoreUnavailable is wrapped by a store's error when the store did not
+// answer (the API server away): the CA keeps what it has and retries,
+// without reporting a bad set.
+var ErrStoreUnavailable = errors.New("the CA's store is unavailable")
+
+// ErrConflict is returned by RotationStore.Save when the stored material
+// changed since it was loaded (another replica, `bootgraph ca rotate`).
+var ErrConflict = errors.New("the stored root changed since it was read")
+
+// RotationStore is a Store that self-signed root rotation can use: it
+// reads and conditionally writes the root with its rotation phase, and
+// reports changes that others make. FileStore and the kube part's
+// SecretStore are ones; a Store that is not keeps its root unrotated.
+type RotationStore interface {
+	Store
+	// Load returns the stored self-signed root, or nil when there is none.
+	Load(ctx context.Context) (*Stored, error)
+	// Save stores st if what is stored is still at st.Version, else fails
+	// with ErrConflict; it returns st with its new Version.
+	Save(ctx context.Context, st *Stored) (*Stored, error)
+	// Watch calls changed whenever the stored root (or a plugged-in CA
+	// the store holds) may have changed, until ctx is done.
+	Watch(ctx context.Context, changed func())
+}
+
+// PluggedSource is a store that also holds an operator's CA (the kube
+// part's cacerts Secret): the CA reloads it when it changes.
+type PluggedSource interface {
+	// LoadPlugged returns the plugged-in CA, or nil when there is none.
+	LoadPlugged(ctx context.Context) (*Stored, error)
 }
 
 // Store keeps the CA's root, as istiod keeps it in the istio-ca-secret
@@ -55,7 +102,13 @@ type FileStore struct {
 }
 
 // storeFiles are the files of a self-signed root, as FileStore reads them.
-var storeFiles = []pemutil.Spec{{Name: CACertFile}, {Name: CAKeyFile, Private: true}, {Name: RootCertFile}}
+var storeFiles = []pemutil.Spec{
+	{Name: CACertFile}, {Name: CAKeyFile, Private: true}, {Name: RootCertFile},
+	{Name: RotationFile}, {Name: NextCertFile}, {Name: NextKeyFile, Private: true},
+}
+
+// storeNames are the names of storeFiles, for tidying.
+var storeNames = []string{CACertFile, CAKeyFile, RootCertFile, RotationFile, NextCertFile, NextKeyFile}
 
 // LoadOrCreate implements Store. It refuses a directory that group or
 // others may write and a ca-key.pem that they may read (pemutil's rules),
@@ -66,7 +119,29 @@ func (s FileStore) LoadOrCreate(_ context.Context, generate func() (*Stored, err
 		return nil, fmt.Errorf("ca: self-signed root: %w", err)
 	}
 	s.tidy()
-	data, err := pemutil.ReadGeneration(s.Dir, storeFiles...)
+	st, err := s.read()
+	if err != nil || st != nil {
+		return st, err
+	}
+	if err := pemutil.EnsureSecretDir(s.Dir); err != nil {
+		return nil, fmt.Errorf("ca: store the self-signed root: %w", err)
+	}
+	unlock, err := pemutil.LockDir(s.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
+	defer unlock()
+	// Another process (`bootgraph ca`, a second plane) may have stored one
+	// while we waited for the lock.
+	if st, err := s.read(); err != nil || st != nil {
+		return st, err
+	}
+	return s.create(generate)
+}
+
+// read returns the stored root, nil when there is none.
+func (s FileStore) read() (*Stored, error) {
+	data, version, err := pemutil.ReadGenerationVersion(s.Dir, storeFiles...)
 	if err != nil {
 		return nil, fmt.Errorf("ca: %w", err)
 	}
@@ -78,14 +153,75 @@ func (s FileStore) LoadOrCreate(_ context.Context, generate func() (*Stored, err
 		if len(root) == 0 {
 			root = certPEM // as istiod's istio-ca-secret, which has none
 		}
-		return &Stored{CertPEM: certPEM, KeyPEM: keyPEM, RootPEM: root, Where: s.Dir}, nil
+		return &Stored{CertPEM: certPEM, KeyPEM: keyPEM, RootPEM: root, Where: s.Dir,
+			Rotation: data[RotationFile], NextCertPEM: data[NextCertFile], NextKeyPEM: data[NextKeyFile], Version: version}, nil
 	case !hasCert && !hasKey:
-		return s.create(generate)
+		return nil, nil
 	case !hasCert:
 		return nil, s.incomplete(CACertFile, CAKeyFile)
 	default:
 		return nil, s.incomplete(CAKeyFile, CACertFile)
 	}
+}
+
+// Load implements RotationStore.
+func (s FileStore) Load(context.Context) (*Stored, error) {
+	if _, err := os.Stat(s.Dir); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err := pemutil.CheckPrivateDir(s.Dir, false); err != nil {
+		return nil, fmt.Errorf("ca: self-signed root: %w", err)
+	}
+	return s.read()
+}
+
+// Save implements RotationStore: under an exclusive lock of the directory
+// (other processes: `bootgraph ca rotate`), it writes st as one new
+// generation if the current one is still st.Version.
+func (s FileStore) Save(_ context.Context, st *Stored) (*Stored, error) {
+	unlock, err := pemutil.LockDir(s.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
+	defer unlock()
+	current, err := pemutil.GenerationVersion(s.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
+	if current != st.Version {
+		return nil, fmt.Errorf("ca: %s: %w", s.Dir, ErrConflict)
+	}
+	if err := pemutil.WriteGeneration(s.Dir, storedFiles(st)); err != nil {
+		return nil, fmt.Errorf("ca: store the rotated root in %s: %w", s.Dir, err)
+	}
+	out := *st
+	if out.Version, err = pemutil.GenerationVersion(s.Dir); err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
+	out.Where = s.Dir
+	return &out, nil
+}
+
+// Watch implements RotationStore: fsnotify on the directory (a new
+// generation renames ..data), until ctx is done.
+func (s FileStore) Watch(ctx context.Context, changed func()) {
+	log := s.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	watchDir(ctx, s.Dir, log, changed)
+}
+
+// storedFiles are the files of st's generation; the rotation files only
+// when they have content.
+func storedFiles(st *Stored) []pemutil.File {
+	files := []pemutil.File{{Name: RootCertFile, Data: st.RootPEM}, {Name: CACertFile, Data: st.CertPEM}, {Name: CAKeyFile, Data: st.KeyPEM}}
+	for _, f := range []pemutil.File{{Name: RotationFile, Data: st.Rotation}, {Name: NextCertFile, Data: st.NextCertPEM}, {Name: NextKeyFile, Data: st.NextKeyPEM}} {
+		if len(f.Data) > 0 {
+			files = append(files, f)
+		}
+	}
+	return files
 }
 
 // tidy removes the debris of an interrupted write (temp files such as
@@ -97,7 +233,7 @@ func (s FileStore) tidy() {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	names := []string{CACertFile, CAKeyFile, RootCertFile}
+	names := storeNames
 	removed, err := pemutil.RemoveStale(s.Dir, names...)
 	if len(removed) > 0 {
 		log.Info("removed what an interrupted write of the root left", zap.String("dir", s.Dir), zap.Strings("removed", removed))
@@ -130,32 +266,114 @@ func (s FileStore) create(generate func() (*Stored, error)) (*Stored, error) {
 		return nil, fmt.Errorf("ca: store the self-signed root: %w", err)
 	}
 	st.Created, st.Where = true, s.Dir
+	if st.Version, err = pemutil.GenerationVersion(s.Dir); err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
 	return st, nil
 }
 
-// fromStored verifies stored material and makes it the CA's authority.
+// fromStored verifies a plugged-in CA and makes it an authority.
 func fromStored(st *Stored) (*authority, error) {
-	if st.PluggedIn {
-		a, err := parsePlugged(map[string][]byte{
-			CACertFile: st.CertPEM, CAKeyFile: st.KeyPEM, CertChainFile: st.CertChainPEM, RootCertFile: st.RootPEM,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("ca: plugged-in CA in %s: %w", st.Where, err)
-		}
-		return a, nil
-	}
-	a, err := parseSelfSigned(st.CertPEM, st.KeyPEM, st.RootPEM)
+	a, err := parsePlugged(map[string][]byte{
+		CACertFile: st.CertPEM, CAKeyFile: st.KeyPEM, CertChainFile: st.CertChainPEM, RootCertFile: st.RootPEM,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("ca: self-signed root in %s: %w", st.Where, err)
+		return nil, fmt.Errorf("ca: plugged-in CA in %s: %w", st.Where, err)
 	}
+	a.stored = st
 	return a, nil
 }
 
-// parseSelfSigned checks a self-signed root: ca-cert.pem holds one
-// certificate, its own issuer, and root-cert.pem (empty: ca-cert.pem's)
-// the same one; clients trust root-cert.pem, so any other content would
-// make every certificate the CA issues fail verification.
-func parseSelfSigned(certPEM, keyPEM, rootPEM []byte) (*authority, error) {
+// trustFromStored verifies stored material and makes it the CA's state.
+func trustFromStored(st *Stored) (*trust, error) {
+	if st.PluggedIn {
+		a, err := fromStored(st)
+		if err != nil {
+			return nil, err
+		}
+		return &trust{source: SourcePlugged, signer: a, roots: a.signerRoots, state: RotationState{Phase: PhaseIdle}, where: st.Where}, nil
+	}
+	t, err := parseSelfSignedSet(st)
+	if err != nil {
+		return nil, fmt.Errorf("ca: self-signed root in %s: %w", st.Where, err)
+	}
+	t.where, t.version = st.Where, st.Version
+	return t, nil
+}
+
+// parseSelfSignedSet checks a stored self-signed root with its rotation
+// phase: ca-cert.pem is the signer, its own issuer; root-cert.pem (empty:
+// ca-cert.pem's) is the bundle, which holds the signer's root and, during
+// a rotation, only the roots its phase accounts for: the next root while
+// a re-key propagates, the retiring roots after the switch. Clients trust
+// root-cert.pem, so any other content would make what the CA issues fail
+// verification somewhere.
+func parseSelfSignedSet(st *Stored) (*trust, error) {
+	state, err := decodeState(st.Rotation)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := parseSelfSigned(st.CertPEM, st.KeyPEM)
+	if err != nil {
+		return nil, err
+	}
+	signer.stored = &Stored{CertPEM: st.CertPEM, KeyPEM: st.KeyPEM}
+	t := &trust{source: SourceSelfSigned, signer: signer, roots: signer.signerRoots, state: state}
+	if len(bytes.TrimSpace(st.RootPEM)) > 0 {
+		if t.roots, err = pemutil.ParseCerts(st.RootPEM); err != nil {
+			return nil, fmt.Errorf("%s: %w", RootCertFile, err)
+		}
+	}
+	if !containsCert(t.roots, signer.cert) {
+		return nil, fmt.Errorf("%s differs from %s: a self-signed root is its own root, so they must hold the same certificate; "+
+			"restore %s from %s, or use a plugged-in CA for a root of another issuer", RootCertFile, CACertFile, RootCertFile, CACertFile)
+	}
+	switch state.Phase {
+	case PhasePropagating:
+		if len(st.NextCertPEM) == 0 || len(st.NextKeyPEM) == 0 {
+			return nil, fmt.Errorf("%s says %s but %s or %s is missing", RotationFile, state.Phase, NextCertFile, NextKeyFile)
+		}
+		if t.next, err = parseSelfSigned(st.NextCertPEM, st.NextKeyPEM); err != nil {
+			return nil, fmt.Errorf("the next root: %w", err)
+		}
+		t.next.stored = &Stored{CertPEM: st.NextCertPEM, KeyPEM: st.NextKeyPEM}
+	case PhaseIdle, PhaseRetiring:
+		if len(st.NextCertPEM) > 0 {
+			return nil, fmt.Errorf("%s holds a next root but %s says %s", NextCertFile, RotationFile, state.Phase)
+		}
+	}
+	for _, r := range t.roots {
+		switch {
+		case r.Equal(signer.cert):
+		case t.next != nil && r.Equal(t.next.cert):
+		case state.Phase == PhaseRetiring && slices.Contains(state.Retiring, Fingerprint(r)):
+		default:
+			return nil, fmt.Errorf("%s differs from %s: it holds %s (%s), which %s does not account for (phase %s); "+
+				"a self-signed root is its own root", RootCertFile, CACertFile, r.Subject, short(Fingerprint(r)), RotationFile, state.Phase)
+		}
+	}
+	if t.next != nil && !containsCert(t.roots, t.next.cert) {
+		return nil, fmt.Errorf("%s lacks the next root of %s", RootCertFile, NextCertFile)
+	}
+	return t, nil
+}
+
+// toStored is t's self-signed material as a store keeps it.
+func (t *trust) toStored() *Stored {
+	st := &Stored{
+		CertPEM: t.signer.stored.CertPEM, KeyPEM: t.signer.stored.KeyPEM,
+		RootPEM: pemutil.EncodeCerts(t.roots...), Rotation: encodeState(t.state),
+		Version: t.version, Where: t.where,
+	}
+	if t.next != nil {
+		st.NextCertPEM, st.NextKeyPEM = t.next.stored.CertPEM, t.next.stored.KeyPEM
+	}
+	return st
+}
+
+// parseSelfSigned checks a self-signed root: certPEM holds one
+// certificate, its own issuer, and keyPEM its key.
+func parseSelfSigned(certPEM, keyPEM []byte) (*authority, error) {
 	certs, err := pemutil.ParseCerts(certPEM)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", CACertFile, err)
@@ -163,19 +381,11 @@ func parseSelfSigned(certPEM, keyPEM, rootPEM []byte) (*authority, error) {
 	if len(certs) != 1 {
 		return nil, fmt.Errorf("%s holds %d certificates; a self-signed root is one", CACertFile, len(certs))
 	}
-	if len(bytes.TrimSpace(rootPEM)) > 0 {
-		roots, err := pemutil.ParseCerts(rootPEM)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", RootCertFile, err)
-		}
-		if len(roots) != 1 || !roots[0].Equal(certs[0]) {
-			return nil, fmt.Errorf("%s differs from %s: a self-signed root is its own root, so they must hold the same certificate; "+
-				"restore %s from %s, or use a plugged-in CA for a root of another issuer", RootCertFile, CACertFile, RootCertFile, CACertFile)
-		}
-	}
 	key, err := pemutil.ParseKey(keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", CAKeyFile, err)
 	}
-	return newAuthority(key, certs[0], nil, certs[:1], "self-signed")
+	return newAuthority(key, certs[0], nil, certs[:1], SourceSelfSigned)
 }
+
+var _ RotationStore = FileStore{}

@@ -7,15 +7,19 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/wait"
+	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/bootgraph/bootgraph/component"
 	"github.com/bootgraph/bootgraph/modules/ca"
@@ -174,6 +178,92 @@ func (s *SecretStore) get(ctx context.Context, name string) (*corev1.Secret, err
 	}
 }
 
+// Load implements ca.RotationStore: the self-signed root in
+// istio-ca-secret with its rotation phase, nil when there is none.
+func (s *SecretStore) Load(ctx context.Context) (*ca.Stored, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.budget)
+	defer cancel()
+	secret, err := s.get(ctx, CASecretName)
+	if err != nil || secret == nil {
+		return nil, err
+	}
+	return s.fromRoot(secret)
+}
+
+// Save implements ca.RotationStore: it updates istio-ca-secret with st
+// if its resourceVersion is still st.Version (optimistic concurrency),
+// else fails with ca.ErrConflict: another replica (or `bootgraph ca
+// rotate`) wrote first, and the caller adopts what it wrote.
+func (s *SecretStore) Save(ctx context.Context, st *ca.Stored) (*ca.Stored, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.budget)
+	defer cancel()
+	secret := s.rootSecret(st)
+	secret.ResourceVersion = st.Version
+	var updated *corev1.Secret
+	err := s.retry(ctx, CASecretName, "update", func(ctx context.Context) error {
+		var err error
+		updated, err = s.client.CoreV1().Secrets(s.namespace).Update(ctx, secret, metav1.UpdateOptions{})
+		if apierrors.IsConflict(err) {
+			return &conflictError{err}
+		}
+		return err
+	})
+	var conflict *conflictError
+	switch {
+	case errors.As(err, &conflict):
+		return nil, fmt.Errorf("kube: %s: %w", s.where(CASecretName), ca.ErrConflict)
+	case err != nil:
+		return nil, s.wrap(CASecretName, "update", err)
+	}
+	out := *st
+	out.Version, out.Where = updated.ResourceVersion, s.where(CASecretName)
+	return &out, nil
+}
+
+// conflictError stops retry: a conflict is an answer for Save.
+type conflictError struct{ error }
+
+func (e *conflictError) Unwrap() error { return e.error }
+
+// LoadPlugged implements ca.PluggedSource: the operator's CA in the
+// Secret cacerts, nil when there is none.
+func (s *SecretStore) LoadPlugged(ctx context.Context) (*ca.Stored, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.budget)
+	defer cancel()
+	secret, err := s.get(ctx, PluggedCASecretName)
+	if err != nil || secret == nil {
+		return nil, err
+	}
+	return s.fromPlugged(secret)
+}
+
+// Watch implements ca.RotationStore: it watches istio-ca-secret and
+// cacerts and calls changed on every event, until ctx is done. The plane
+// needs RBAC list and watch on Secrets in its namespace (as istiod).
+func (s *SecretStore) Watch(ctx context.Context, changed func()) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for _, name := range []string{CASecretName, PluggedCASecretName} {
+		inf := coreinformers.NewFilteredSecretInformer(s.client, s.namespace, 0, cache.Indexers{}, func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
+		})
+		notify := func(any) { changed() }
+		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc: notify, UpdateFunc: func(_, o any) { notify(o) }, DeleteFunc: notify,
+		}); err != nil {
+			s.log.Warn("cannot watch the CA's Secret; relying on the periodic check", zap.String("secret", s.where(name)), zap.Error(err))
+			continue
+		}
+		wg.Go(func() { inf.RunWithContext(ctx) })
+	}
+	<-ctx.Done()
+}
+
+var (
+	_ ca.RotationStore = (*SecretStore)(nil)
+	_ ca.PluggedSource = (*SecretStore)(nil)
+)
+
 // fromRoot reads a self-signed root from istio-ca-secret.
 func (s *SecretStore) fromRoot(secret *corev1.Secret) (*ca.Stored, error) {
 	if missing := missingKeys(secret.Data, ca.CACertFile, ca.CAKeyFile); len(missing) > 0 {
@@ -190,6 +280,10 @@ func (s *SecretStore) fromRoot(secret *corev1.Secret) (*ca.Stored, error) {
 		CertChainPEM: secret.Data[ca.CertChainFile],
 		RootPEM:      root,
 		Where:        s.where(secret.Name),
+		Rotation:     secret.Data[ca.RotationFile],
+		NextCertPEM:  secret.Data[ca.NextCertFile],
+		NextKeyPEM:   secret.Data[ca.NextKeyFile],
+		Version:      secret.ResourceVersion,
 	}, nil
 }
 
@@ -210,6 +304,7 @@ func (s *SecretStore) fromPlugged(secret *corev1.Secret) (*ca.Stored, error) {
 		RootPEM:      secret.Data[ca.RootCertFile],
 		PluggedIn:    true,
 		Where:        s.where(secret.Name),
+		Version:      secret.ResourceVersion,
 	}, nil
 }
 
@@ -228,12 +323,13 @@ func (s *SecretStore) fromPluggedTLS(secret *corev1.Secret) (*ca.Stored, error) 
 		RootPEM:      root,
 		PluggedIn:    true,
 		Where:        s.where(secret.Name),
+		Version:      secret.ResourceVersion,
 	}, nil
 }
 
 // rootSecret is istio-ca-secret as istiod writes it.
 func (s *SecretStore) rootSecret(st *ca.Stored) *corev1.Secret {
-	return &corev1.Secret{
+	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: CASecretName, Namespace: s.namespace, Labels: caSecretLabels()},
 		Type:       CASecretType,
 		Data: map[string][]byte{
@@ -243,6 +339,14 @@ func (s *SecretStore) rootSecret(st *ca.Stored) *corev1.Secret {
 			ca.RootCertFile:  st.RootPEM,
 		},
 	}
+	// The rotation phase, and the next root during a re-key; istiod
+	// ignores these keys.
+	for key, data := range map[string][]byte{ca.RotationFile: st.Rotation, ca.NextCertFile: st.NextCertPEM, ca.NextKeyFile: st.NextKeyPEM} {
+		if len(data) > 0 {
+			secret.Data[key] = data
+		}
+	}
+	return secret
 }
 
 // retry runs op until it succeeds, fails for good, or ctx ends, backing off
@@ -269,7 +373,14 @@ func (s *SecretStore) retry(ctx context.Context, name, verb string, op func(cont
 	return last
 }
 
+// wrap names the Secret and the verb; an error that is not the API
+// server's answer about the Secret (it could not be reached, or gave up)
+// also wraps ca.ErrStoreUnavailable.
 func (s *SecretStore) wrap(name, verb string, err error) error {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) || transient(err) {
+		return fmt.Errorf("kube: %s %s: %w (%w)", verb, s.where(name), err, ca.ErrStoreUnavailable)
+	}
 	return fmt.Errorf("kube: %s %s: %w", verb, s.where(name), err)
 }
 
@@ -281,6 +392,10 @@ func (s *SecretStore) where(name string) string {
 // API server is unreachable, overloaded or unavailable, or the write lost a
 // conflict. NotFound, AlreadyExists, Forbidden and the like are answers.
 func transient(err error) bool {
+	var conflict *conflictError
+	if errors.As(err, &conflict) {
+		return false
+	}
 	if _, ok := apierrors.SuggestsClientDelay(err); ok {
 		return true
 	}

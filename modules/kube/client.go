@@ -27,6 +27,8 @@ func RESTConfig(opts Options) (*rest.Config, error) {
 		return nil, fmt.Errorf("kubeconfig %s: %w", where, err)
 	}
 	cfg.UserAgent = "bootgraph"
+	opts.SetDefaults()
+	cfg.QPS, cfg.Burst = opts.QPS, opts.Burst
 	return cfg, nil
 }
 

@@ -7,11 +7,18 @@
 // flags scattered through their code:
 //
 //   - a ca.Store backed by Secrets: the self-signed root in istio-ca-secret,
-//     a plugged-in CA from cacerts; replicas agree on one root;
+//     with its rotation phase, written with optimistic concurrency (the
+//     resourceVersion) so that replicas converge on one bundle and a
+//     rotation survives a crash; a plugged-in CA from cacerts, watched and
+//     reloaded; replicas agree on one root;
 //   - a ca.Authenticator that checks ServiceAccount tokens with a
-//     TokenReview;
+//     TokenReview, and a ca.NodeAuthorizer (istiod's node authorizer) for
+//     impersonation: the impersonated identity must have a pod on the
+//     node of the caller's pod;
 //   - root distribution: the ConfigMap istio-ca-root-cert in every
-//     namespace, one writer at a time through leader election;
+//     namespace (the whole trust bundle), one writer at a time through
+//     leader election, rewritten on the CA's change notification, within
+//     the client's rate limit (qps, burst);
 //   - kubernetes.Interface for the webhook caBundle patcher and the
 //     "kubernetes" serving-cert provider.
 package kube

@@ -26,7 +26,7 @@ var Part = component.Define[Options](component.Definition[Options]{
 	},
 	DefaultOnDoc: "when a kubeconfig is given (kube.kubeconfig, --kubeconfig, $KUBECONFIG) or in a pod ($KUBERNETES_SERVICE_HOST)",
 	Provides: []reflect.Type{reflect.TypeFor[kubernetes.Interface](), reflect.TypeFor[*rest.Config](),
-		reflect.TypeFor[*component.Cluster](), reflect.TypeFor[ca.Store]()},
+		reflect.TypeFor[*component.Cluster](), reflect.TypeFor[ca.Store](), reflect.TypeFor[ca.NodeAuthorizer]()},
 	Flags: []component.Flag[Options]{{Name: "kubeconfig", Path: "kubeconfig", Usage: "kubeconfig file: Kubernetes mode"}},
 	Env:   []component.EnvVar{{Name: "KUBECONFIG", Path: "kubeconfig", Fallback: true}},
 	Build: build,
@@ -47,6 +47,7 @@ func build(opts Options) []fx.Option {
 		// that does not answer fails the plane before anything starts.
 		fx.Invoke(connect),
 		ca.ProvideAuthenticator(newTokenReviewAuthenticator),
+		fx.Provide(newNodeAuthorizer),
 		rootDistribution(opts),
 	}
 }

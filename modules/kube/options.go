@@ -13,6 +13,8 @@ const (
 	DefaultConnectTimeout = 30 * time.Second
 	DefaultTokenAudience  = "istio-ca"
 	DefaultClusterID      = "Kubernetes" // istiod's
+	DefaultQPS            = 80           // istiod's --kubeClientQPS
+	DefaultBurst          = 160          // istiod's --kubeClientBurst
 	// DefaultNamespace is the lease namespace of a RootDistributor that
 	// names none.
 	DefaultNamespace = component.DefaultNamespace
@@ -40,6 +42,13 @@ type Options struct {
 	// leader election. Default: on when the plane has a CA; true without
 	// the ca part is a composition error naming it.
 	DistributeRoot *bool `json:"distributeRoot,omitempty" doc:"the istio-ca-root-cert ConfigMaps (default: on when the plane has a CA)"`
+	// QPS and Burst bound the plane's requests to the API server (a
+	// client-side token bucket; 429 answers are retried after their
+	// Retry-After), as istiod's --kubeClientQPS and --kubeClientBurst.
+	// A root change rewrites a ConfigMap per namespace at this rate.
+	// Defaults 80 and 160, istiod's.
+	QPS   float32 `json:"qps,omitempty" doc:"requests per second to the API server (client-side limit; istiod's --kubeClientQPS)"`
+	Burst int     `json:"burst,omitempty" doc:"requests allowed at once above qps (istiod's --kubeClientBurst)"`
 }
 
 // SetDefaults fills every empty field with its default.
@@ -53,6 +62,12 @@ func (o *Options) SetDefaults() {
 	if o.ClusterID == "" {
 		o.ClusterID = DefaultClusterID
 	}
+	if o.QPS == 0 {
+		o.QPS = DefaultQPS
+	}
+	if o.Burst == 0 {
+		o.Burst = DefaultBurst
+	}
 }
 
 // Validate reports every invalid field.
@@ -60,6 +75,12 @@ func (o *Options) Validate() error {
 	var errs []error
 	if o.ConnectTimeout <= 0 {
 		errs = append(errs, component.FieldErrorf("connectTimeout", "%v must be positive", o.ConnectTimeout))
+	}
+	if o.QPS < 0 {
+		errs = append(errs, component.FieldErrorf("qps", "%v must be positive", o.QPS))
+	}
+	if o.Burst < 0 {
+		errs = append(errs, component.FieldErrorf("burst", "%v must be positive", o.Burst))
 	}
 	for i, a := range o.TokenAudiences {
 		if a == "" {

@@ -77,7 +77,8 @@ type RootDistributorOptions struct {
 	// client-go's leaderelection. Defaults 15s, 10s, 2s.
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	// RootCheckInterval is how often the root is compared with the one
-	// last distributed. Default 5s.
+	// last distributed, for a RootSource that is not a ChangeNotifier
+	// (*ca.CA is one: its changes are waited on). Default 5s.
 	RootCheckInterval time.Duration
 }
 
@@ -284,27 +285,56 @@ func (x *distribution) enqueueNamespaceOf(obj any) {
 	x.queue.Add(ns)
 }
 
+// ChangeNotifier is a RootSource that says when its roots change, as
+// *ca.CA does (Changed): the distributor then waits on it instead of
+// comparing the roots every RootCheckInterval.
+type ChangeNotifier interface {
+	// Changed returns a channel closed at the next change.
+	Changed() <-chan struct{}
+}
+
 // watchRoot queues every namespace whenever the root changes.
 func (x *distribution) watchRoot(ctx context.Context) {
 	last := x.roots.RootPEM()
-	t := time.NewTicker(x.opts.RootCheckInterval)
-	defer t.Stop()
+	var tick <-chan time.Time
+	notifier, notifies := x.roots.(ChangeNotifier)
+	if !notifies {
+		t := time.NewTicker(x.opts.RootCheckInterval)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
+		var changed <-chan struct{}
+		if notifies {
+			changed = notifier.Changed()
+			// A change between the read of last and now is seen here.
+		}
+		if root := x.roots.RootPEM(); notifies && !bytes.Equal(root, last) {
+			last = x.requeueAll(root)
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-tick:
+		case <-changed:
 		}
 		root := x.roots.RootPEM()
 		if bytes.Equal(root, last) {
 			continue
 		}
-		last = root
-		x.log.Info("root changed; distributing it to every namespace")
-		for _, key := range x.nsInformer.GetStore().ListKeys() {
-			x.queue.Add(key)
-		}
+		last = x.requeueAll(root)
 	}
+}
+
+// requeueAll queues every namespace for root, and returns it.
+func (x *distribution) requeueAll(root []byte) []byte {
+	keys := x.nsInformer.GetStore().ListKeys()
+	x.log.Info("root changed; distributing it to every namespace", zap.Int("namespaces", len(keys)))
+	for _, key := range keys {
+		x.queue.Add(key)
+	}
+	return root
 }
 
 // work reconciles queued namespaces until the queue shuts down, retrying a

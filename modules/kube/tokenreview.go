@@ -88,7 +88,27 @@ func (a *TokenReviewAuthenticator) Authenticate(ctx context.Context) (*ca.Caller
 	if err != nil {
 		return nil, err
 	}
-	return &ca.Caller{Identities: []string{ca.SpiffeID(a.trustDomain, ns, sa)}, AuthSource: AuthSourceKubeJWT}, nil
+	caller := &ca.Caller{Identities: []string{ca.SpiffeID(a.trustDomain, ns, sa)}, AuthSource: AuthSourceKubeJWT,
+		Namespace: ns, ServiceAccount: sa}
+	// A pod-bound (projected) token names its pod, and on recent API
+	// servers its node: what impersonation checks.
+	extra := status.User.Extra
+	caller.PodName, caller.PodUID, caller.NodeName = first(extra[extraPodName]), first(extra[extraPodUID]), first(extra[extraNodeName])
+	return caller, nil
+}
+
+// The TokenReview user extra keys of a pod-bound token.
+const (
+	extraPodName  = "authentication.kubernetes.io/pod-name"
+	extraPodUID   = "authentication.kubernetes.io/pod-uid"
+	extraNodeName = "authentication.kubernetes.io/node-name"
+)
+
+func first(v authenticationv1.ExtraValue) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
 }
 
 // checkCluster refuses a request that names another cluster: its token

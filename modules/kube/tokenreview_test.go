@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -30,11 +32,12 @@ import (
 	"github.com/bootgraph/bootgraph/modules/kube"
 )
 
-// serveCA serves c's IstioCertificateService over TLS on a loopback port,
-// as the secure gRPC listener does, with extra authenticators after the
-// client certificate, and returns its address.
-func serveCA(t *testing.T, c *ca.CA, extra ...ca.Authenticator) string {
+// serveCALogged serves c's IstioCertificateService over TLS on a loopback
+// port, as the secure gRPC listener does, with extra authenticators after
+// the client certificate, and returns its address and what it logs.
+func serveCALogged(t *testing.T, c *ca.CA, extra ...ca.Authenticator) (string, *observer.ObservedLogs) {
 	t.Helper()
+	core, logs := observer.New(zap.InfoLevel)
 	certPEM, keyPEM, err := c.GenKeyCert([]string{"localhost", "127.0.0.1"}, time.Hour)
 	require.NoError(t, err)
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
@@ -45,7 +48,7 @@ func serveCA(t *testing.T, c *ca.CA, extra ...ca.Authenticator) string {
 		ClientCAs:    c.Roots(),
 		MinVersion:   tls.VersionTLS12,
 	})))
-	ca.NewService(c, nil, extra).Register(s)
+	ca.NewService(c, zap.New(core), extra).Register(s)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	served := make(chan error, 1)
@@ -54,7 +57,7 @@ func serveCA(t *testing.T, c *ca.CA, extra ...ca.Authenticator) string {
 		s.Stop()
 		assert.NoError(t, <-served)
 	})
-	return lis.Addr().String()
+	return lis.Addr().String(), logs
 }
 
 // A pod's projected token (audience istio-ca) gets a workload certificate
@@ -64,7 +67,7 @@ func TestTokenReviewAuthenticator(t *testing.T) {
 	t.Parallel()
 	ns := e.Namespace(t, "tokenreview")
 	c := testutil.NewCA(t)
-	addr := serveCA(t, c, kube.NewTokenReviewAuthenticator(e.Client, kube.Options{ClusterID: "east"}, c.TrustDomain()))
+	addr, logs := serveCALogged(t, c, kube.NewTokenReviewAuthenticator(e.Client, kube.Options{ClusterID: "east"}, c.TrustDomain()))
 
 	podToken := e.ServiceAccountToken(t, ns, "app", "istio-ca")
 	wantID := "spiffe://cluster.local/ns/" + ns + "/sa/app"
@@ -107,7 +110,8 @@ func TestTokenReviewAuthenticator(t *testing.T) {
 			require.Error(t, err)
 			st, _ := status.FromError(err)
 			assert.Equalf(t, tt.wantCode, st.Code(), "status: %v", err)
-			assert.Contains(t, st.Message(), tt.wantMsg)
+			assert.True(t, strings.HasSuffix(st.Message(), "desc = request authenticate failure"), "istiod's answer, the reason in the log only: %q", st.Message())
+			assert.True(t, loggedReason(logs, tt.wantMsg), "the log says why: %q", tt.wantMsg)
 			if tt.token != "" {
 				assert.NotContains(t, st.Message(), tt.token, "the error must not reveal the token")
 			}
@@ -138,7 +142,20 @@ func TestTokenReviewJoinsCAChain(t *testing.T) {
 	token := e.ServiceAccountToken(t, ns, "app", kube.DefaultTokenAudience)
 	caller, err := chain[0].Authenticate(incoming(token, "east"))
 	require.NoError(t, err)
-	assert.Equal(t, &ca.Caller{Identities: []string{"spiffe://cluster.local/ns/" + ns + "/sa/app"}, AuthSource: "KubeJWT"}, caller)
+	assert.Equal(t, &ca.Caller{Identities: []string{"spiffe://cluster.local/ns/" + ns + "/sa/app"}, AuthSource: "KubeJWT",
+		Namespace: ns, ServiceAccount: "app"}, caller)
+}
+
+// loggedReason reports whether a logged refusal's error holds reason.
+func loggedReason(logs *observer.ObservedLogs, reason string) bool {
+	for _, e := range logs.All() {
+		for _, f := range e.Context {
+			if err, ok := f.Interface.(error); ok && strings.Contains(err.Error(), reason) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // incoming is a server-side context carrying token and clusterID metadata.
@@ -207,7 +224,9 @@ func TestTokenReviewAuthenticatorStatus(t *testing.T) {
 				assert.Nil(t, got, "no TokenReview without a token")
 			default:
 				require.NoError(t, err)
-				assert.Equal(t, &ca.Caller{Identities: []string{tt.wantID}, AuthSource: "KubeJWT"}, caller)
+				assert.Equal(t, tt.wantID, caller.Identities[0])
+				assert.Equal(t, []string{tt.wantID}, caller.Identities)
+				assert.Equal(t, "KubeJWT", caller.AuthSource)
 				assert.Equal(t, []string{"istio-ca"}, got.Spec.Audiences)
 				assert.Equal(t, "a-token", got.Spec.Token)
 			}

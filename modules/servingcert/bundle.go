@@ -2,7 +2,6 @@ package servingcert
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -128,23 +127,6 @@ func (b *Bundle) RenewAt() time.Time {
 	}
 	life := leaf.NotAfter.Sub(leaf.NotBefore)
 	return leaf.NotBefore.Add(time.Duration(float64(life) * renewFraction))
-}
-
-// checkEvery calls check with the wall-clock time every interval until ctx
-// is done. Providers compare the wall clock with a renewal time on each
-// call, rather than sleeping until it: a timer alone fires late after a
-// suspend.
-func checkEvery(ctx context.Context, interval time.Duration, check func(now time.Time)) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			check(now)
-		}
-	}
 }
 
 // Valid returns nil when the bundle holds a certificate valid at now.

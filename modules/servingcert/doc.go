@@ -11,7 +11,10 @@
 //
 //   - "istiod": signed by the CA value (*ca.CA) for istiod.<namespace>.svc,
 //     the configured extra names and, in local mode, localhost and the
-//     loopback addresses; renewed at half its lifetime.
+//     loopback addresses; renewed at half its lifetime, issued again when
+//     the CA's signer changes (a rotation's switch), and its roots updated
+//     when the CA's trust bundle changes: on the CA's change notification
+//     (ca.CA.Changed), not a poll.
 //   - "kubernetes": signed through a certificates.k8s.io/v1
 //     CertificateSigningRequest for Kubernetes.SignerName, as istiod's
 //     chiron does: approved by the plane if Kubernetes.Approve, awaited for

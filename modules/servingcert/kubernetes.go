@@ -57,8 +57,11 @@ type KubernetesProvider struct {
 	names  []string
 	log    *zap.Logger
 	bundle *Bundle
-	// caRoots, when not nil, gives the roots when CACertFile is not set.
-	caRoots func() []byte
+	// caRoots, when not nil, gives the roots when CACertFile is not set;
+	// caChanged, when not nil, is the CA's change notification.
+	caRoots      func() []byte
+	caChanged    func() <-chan struct{}
+	rootsChanged chan struct{}
 }
 
 // NewKubernetesProvider gets the first certificate into a new Bundle; it
@@ -76,7 +79,8 @@ func NewKubernetesProviderWithRoots(ctx context.Context, client kubernetes.Inter
 	if log == nil {
 		log = zap.NewNop()
 	}
-	p := &KubernetesProvider{client: client, opts: opts, names: names, log: log, bundle: NewBundle(), caRoots: caRoots}
+	p := &KubernetesProvider{client: client, opts: opts, names: names, log: log, bundle: NewBundle(), caRoots: caRoots,
+		rootsChanged: make(chan struct{}, 1)}
 	if err := p.issue(ctx); err != nil {
 		return nil, err
 	}
@@ -85,6 +89,10 @@ func NewKubernetesProviderWithRoots(ctx context.Context, client kubernetes.Inter
 
 // Bundle returns the bundle this provider fills.
 func (p *KubernetesProvider) Bundle() *Bundle { return p.bundle }
+
+// FollowCA makes Run update the roots on each change of the CA (changed
+// is ca.CA.Changed), when they come from the CA rather than CACertFile.
+func (p *KubernetesProvider) FollowCA(changed func() <-chan struct{}) { p.caChanged = changed }
 
 // issue gets one certificate signed and puts it in the bundle.
 func (p *KubernetesProvider) issue(ctx context.Context) error {
@@ -348,17 +356,50 @@ func missingNames(leaf *x509.Certificate, names []string) []string {
 // renewal time every minute, and picks up a changed CACertFile, until ctx
 // is done. A failed renewal is retried at the next check.
 func (p *KubernetesProvider) Run(ctx context.Context) {
-	checkEvery(ctx, renewCheckInterval, func(now time.Time) {
-		if now.After(p.bundle.RenewAt()) {
-			if err := p.issue(ctx); err != nil && ctx.Err() == nil {
-				p.log.Error("renewing serving certificate failed; retrying", zap.Error(err))
+	if p.caChanged != nil {
+		// The CA's roots, followed on each change of the CA.
+		go func() {
+			for {
+				changed := p.caChanged()
+				select {
+				case <-ctx.Done():
+					return
+				case <-changed:
+				}
+				select {
+				case p.rootsChanged <- struct{}{}:
+				default: // one pending is enough: it reads the latest roots
+				}
 			}
+		}()
+	}
+	t := time.NewTicker(renewCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
 			return
+		case <-p.rootsChanged:
+			if err := p.reloadRoots(); err != nil {
+				p.log.Warn("updating the roots failed; keeping the current roots", zap.Error(err))
+			}
+		case now := <-t.C:
+			p.check(ctx, now)
 		}
-		if err := p.reloadRoots(); err != nil {
-			p.log.Warn("reloading the client CA file failed; keeping the current roots", zap.Error(err))
+	}
+}
+
+// check renews the certificate when due, else reloads CACertFile.
+func (p *KubernetesProvider) check(ctx context.Context, now time.Time) {
+	if now.After(p.bundle.RenewAt()) {
+		if err := p.issue(ctx); err != nil && ctx.Err() == nil {
+			p.log.Error("renewing serving certificate failed; retrying", zap.Error(err))
 		}
-	})
+		return
+	}
+	if err := p.reloadRoots(); err != nil {
+		p.log.Warn("reloading the client CA file failed; keeping the current roots", zap.Error(err))
+	}
 }
 
 // reloadRoots puts a changed CACertFile in the bundle with the current

@@ -131,6 +131,9 @@ func provideKubernetes(p kubernetesParams) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
+	if p.CA != nil && p.Options.CACertFile == "" {
+		prov.FollowCA(p.CA.Changed)
+	}
 	component.AppendRunner(p.Lifecycle, prov.Run)
 	return prov.Bundle(), nil
 }
