@@ -55,7 +55,7 @@ func serveService(t *testing.T, c *ca.CA, svc *ca.Service) (addr string, serverR
 	require.NoError(t, err)
 	tlsCfg := &tls.Config{
 		Certificates: []tls.Certificate{serverCert},
-		ClientAuth:   tls.VerifyClientCertIfGiven,
+		ClientAuth:   tls.RequestClientCert, // as the plane's secure listener: the authenticator verifies
 		ClientCAs:    c.Roots(),
 		MinVersion:   tls.VersionTLS12,
 		NextProtos:   []string{"h2"},

@@ -43,7 +43,7 @@ func startServer(t *testing.T, c *ca.CA, extra ...ca.Authenticator) string {
 	require.NoError(t, err)
 	tlsCfg := &tls.Config{
 		Certificates: []tls.Certificate{serverCert},
-		ClientAuth:   tls.VerifyClientCertIfGiven,
+		ClientAuth:   tls.RequestClientCert, // as the plane's secure listener: the authenticator verifies
 		ClientCAs:    c.Roots(),
 		MinVersion:   tls.VersionTLS12,
 		NextProtos:   []string{"h2"},
@@ -217,9 +217,12 @@ func TestServiceCreateCertificate(t *testing.T) {
 				wantLog:  []string{`not in trust domain "cluster.local"`},
 			},
 			{
+				// Verified by the authenticator, not the handshake: the
+				// caller hears it was not authenticated, the log says why.
 				name:     "client certificate of another CA",
 				cfg:      caclient.Config{ClientCert: foreignCert},
-				wantCode: codes.Unavailable,
+				wantCode: codes.Unauthenticated,
+				wantLog:  []string{"does not verify to the CA's roots"},
 			},
 			{name: "garbage CSR", cfg: caclient.Config{Token: validToken}, csr: []byte("garbage"), wantCode: codes.InvalidArgument, wantMsg: []string{"CSR_ERROR"}},
 			{

@@ -50,7 +50,13 @@ func newServer(opts Options, bundle *servingcert.Bundle, log *zap.Logger, servic
 	opts.SetDefaults()
 	tlsCfg := bundle.ServerTLSConfig(&tls.Config{
 		MinVersion: tls.VersionTLS12,
-		ClientAuth: tls.VerifyClientCertIfGiven,
+		// Requested, not verified, at the handshake: a bad client
+		// certificate then reaches the service's authenticator, which
+		// verifies it against the current roots and answers
+		// Unauthenticated (with the reason in the log and the metrics)
+		// instead of a failed handshake the caller sees as "broken pipe".
+		// VerifiedChains is therefore empty; services must verify.
+		ClientAuth: tls.RequestClientCert,
 		NextProtos: []string{"h2"}, // gRPC requires ALPN h2
 	})
 	binding := component.NewBinding(Name, opts.Addr, bundle.Valid)

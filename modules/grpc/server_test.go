@@ -106,7 +106,9 @@ func TestServerClientCertificates(t *testing.T) {
 		// does; the reason is in its log and metrics.
 		{"no client certificate", nil, codes.Unauthenticated, "request authenticate failure"},
 		{"CA-issued certificate without SPIFFE URI", &noURICert, codes.Unauthenticated, "request authenticate failure"},
-		{"foreign CA client certificate", &foreignCert, codes.Unavailable, ""}, // the handshake fails; the text varies (alert, broken pipe)
+		// The certificate is checked by the CA's authenticator, not the
+		// handshake: a clear Unauthenticated, not "broken pipe".
+		{"foreign CA client certificate", &foreignCert, codes.Unauthenticated, "request authenticate failure"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,11 +134,12 @@ func TestServerClientCertificates(t *testing.T) {
 	}
 }
 
-// TestServerVerifiesClientCertsAtHandshake looks at the raw TLS connection:
-// the server's first bytes (its HTTP/2 SETTINGS) arrive for a client without
-// a certificate or with a CA-issued one, and a certificate from a foreign CA
-// is refused with a TLS alert.
-func TestServerVerifiesClientCertsAtHandshake(t *testing.T) {
+// TestServerRequestsClientCertsAtHandshake looks at the raw TLS connection:
+// the handshake completes (the server's HTTP/2 SETTINGS arrive) with no
+// certificate, a CA-issued one, or a foreign CA's, which is left to the
+// services' authenticators (they refuse it with Unauthenticated and say
+// why in the log), and the certificate presented is there for them.
+func TestServerRequestsClientCertsAtHandshake(t *testing.T) {
 	t.Parallel()
 	c, foreign := testutil.NewCA(t), testutil.NewCA(t)
 	s, _ := startServer(t, grpcmod.Options{}, testutil.NewBundle(t, c), nil)
@@ -150,7 +153,7 @@ func TestServerVerifiesClientCertsAtHandshake(t *testing.T) {
 	}{
 		{"no client certificate", nil, ""},
 		{"CA-issued client certificate", []tls.Certificate{own}, ""},
-		{"foreign CA client certificate", []tls.Certificate{alien}, "unknown certificate authority"},
+		{"foreign CA client certificate", []tls.Certificate{alien}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

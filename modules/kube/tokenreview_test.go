@@ -44,7 +44,7 @@ func serveCALogged(t *testing.T, c *ca.CA, extra ...ca.Authenticator) (string, *
 	require.NoError(t, err)
 	s := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{
 		Certificates: []tls.Certificate{cert},
-		ClientAuth:   tls.VerifyClientCertIfGiven,
+		ClientAuth:   tls.RequestClientCert, // as the plane's secure listener: the authenticator verifies
 		ClientCAs:    c.Roots(),
 		MinVersion:   tls.VersionTLS12,
 	})))

@@ -12,6 +12,7 @@ import (
 	"github.com/bootgraph/bootgraph/component"
 	"github.com/bootgraph/bootgraph/modules/ca"
 	grpcmod "github.com/bootgraph/bootgraph/modules/grpc"
+	"github.com/bootgraph/bootgraph/modules/servingcert"
 )
 
 // Part describes the xDS server to the config layer and the engine.
@@ -88,6 +89,9 @@ type serverParams struct {
 	Log       *zap.Logger
 	Metrics   *Metrics
 	CA        *ca.CA `optional:"true"`
+	// Bundle's roots are the listener's client-CA roots: what verifies a
+	// caller's certificate.
+	Bundle *servingcert.Bundle
 	ca.AuthenticatorsIn
 }
 
@@ -98,6 +102,7 @@ func provideServer(p serverParams) (*Server, error) {
 	}
 	return NewServer(p.Drain.Context(), p.Snapshots, ServerConfig{
 		TrustDomain:    td,
+		Roots:          p.Bundle.Roots,
 		Authenticators: p.Authenticators,
 		Log:            p.Log.Named("xds"),
 		Metrics:        p.Metrics,
@@ -113,7 +118,7 @@ func trustDomain(opt string, c *ca.CA) (string, error) {
 	case c == nil:
 		return opt, nil
 	case opt != "" && opt != c.TrustDomain():
-		return "", fmt.Errorf("xds.trustDomain %q differs from the CA's %q: leave it empty to use the CA's", opt, c.TrustDomain())
+		return "", fmt.Errorf("trust domain %q differs from the CA's %q: leave the option empty to use the CA's", opt, c.TrustDomain())
 	}
 	return c.TrustDomain(), nil
 }

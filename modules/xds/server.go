@@ -2,6 +2,7 @@ package xds
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"slices"
@@ -32,6 +33,9 @@ type ServerConfig struct {
 	// TrustDomain the SPIFFE identities of client certificates must belong
 	// to. Default "cluster.local".
 	TrustDomain string
+	// Roots verify client certificates (the listener only requests them;
+	// see modules/grpc). Without Roots, a client certificate is refused.
+	Roots func() *x509.CertPool
 	// Authenticators are tried, in Name order, for a caller without a
 	// client certificate (the CA's token file, Kubernetes TokenReview).
 	Authenticators []ca.Authenticator
@@ -95,7 +99,7 @@ func NewServer(ctx context.Context, snaps *Snapshots, cfg ServerConfig) *Server 
 	s := &Server{
 		ctx:       ctx,
 		snapshots: snaps,
-		authn:     append([]ca.Authenticator{ca.ClientCertAuthenticator{TrustDomain: cfg.TrustDomain}}, extra...),
+		authn:     append([]ca.Authenticator{ca.ClientCertAuthenticator{TrustDomain: cfg.TrustDomain, Roots: cfg.Roots}}, extra...),
 		log:       cfg.Log,
 		metrics:   cfg.Metrics,
 		streams:   map[streamKey]*streamState{},
