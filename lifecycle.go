@@ -47,8 +47,8 @@ type hookTracker struct {
 	hooks     []*trackedHook
 	running   *trackedHook
 	last      *trackedHook // the hook that started (or stopped) last
-	stops     int  // OnStop calls so far, for StopOrder
-	abandoned bool // a start was given up; late finishers stop themselves
+	stops     int          // OnStop calls so far, for StopOrder
+	abandoned bool         // a start was given up; late finishers stop themselves
 }
 
 type trackedHook struct {
