@@ -2,6 +2,7 @@ package bootgraph_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
+	"go.uber.org/goleak"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,7 +34,16 @@ var kenv *kubetest.Env
 
 // TestMain starts one real API server for the package's Kubernetes-mode
 // tests (the others do not use it).
-func TestMain(m *testing.M) { os.Exit(kubetest.Main(m, &kenv)) }
+func TestMain(m *testing.M) {
+	code := kubetest.Main(m, &kenv)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
 // kubeConfig is the default plane in Kubernetes mode, in its own namespace,
 // every listener on a free loopback port.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/bootgraph/bootgraph/config"
 	"github.com/bootgraph/bootgraph/modules/grpc"
+	"github.com/bootgraph/bootgraph/modules/monitoring"
 )
 
 // A config file is strict: a misspelt field is an error naming the file,
@@ -14,7 +15,7 @@ func ExampleConfig_Decode() {
 	cfg := config.New()
 	err := cfg.Decode([]byte("grpc:\n  adr: 127.0.0.1:0\n"))
 	fmt.Println(err)
-	// Output: unknown field "grpc.adr" (valid here: addr, enabled)
+	// Output: unknown field "grpc.adr" (valid here: addr, connectionTimeout, drainTimeout, enabled, keepalive, maxConcurrentStreams, maxConnections, maxHeaderListBytes, maxRecvMsgBytes, maxSendMsgBytes, recvBufferBytes, recvTimeout)
 }
 
 // From Go, a part's options are typed; Validate speaks the file's language,
@@ -29,7 +30,7 @@ func ExampleOptions() {
 // WriteReference is the config reference: every part's section with its
 // defaults, as `bootgraph modules --format yaml` prints it.
 func ExampleWriteReference() {
-	_ = config.WriteReference(os.Stdout, grpc.Part)
+	_ = config.WriteReference(os.Stdout, monitoring.Part)
 	// Output:
 	// namespace: istio-system         # the plane's namespace: its serving certificate names istiod.<namespace>.svc
 	// dataDir: .bootgraph             # local state: the CA (dataDir/ca), the token file (dataDir/tokens.csv)
@@ -39,8 +40,13 @@ func ExampleWriteReference() {
 	//   level: info                   # debug | info | warn | error
 	//   format: console               # console | json
 	//
-	// # grpc: the secure gRPC listener (istiod's 15012): TLS with the serving certificate, client certificates verified if given; every service registered before it serves
-	// grpc:
+	// # monitoring: the monitoring listener (istiod's 15014): /metrics, /ready for every listener, /healthz
+	// monitoring:
 	//   enabled: true                 # include this part
-	//   addr: "127.0.0.1:15012"       # listen address; ":15012" for every interface, port 0 for a free port
+	//   addr: "127.0.0.1:15014"       # listen address
+	//   readHeaderTimeout: 10s        # bounds reading request headers
+	//   readTimeout: 10s              # bounds reading a whole request, body included
+	//   idleTimeout: 1m30s            # closes idle keep-alive connections
+	//   maxConnections: 1024          # connections open at once; when full the oldest unanswered one makes room
+	//   drainTimeout: 1s              # on stop, requests in flight get this long; then the rest is closed
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests drive besides Go: real clients this project did not
-# write (curl, kdig, dig), a real browser (Debian's chromium) and the real
-# mermaid library. Idempotent: installs only what is missing. The npm package
-# is kept outside the repo, in $BOOTGRAPH_CACHE (default ~/.cache/bootgraph).
+# write (curl, kdig, dig), a real browser (Debian's chromium), the real
+# mermaid library, and stress-ng (scripts/stress.sh's CPU hog). Idempotent:
+# installs only what is missing. The npm package is kept outside the repo,
+# in $BOOTGRAPH_CACHE (default ~/.cache/bootgraph).
 set -euo pipefail
 
 MERMAID_VERSION=12.3.0
@@ -14,6 +15,7 @@ command -v curl >/dev/null || missing+=(curl)
 command -v kdig >/dev/null || missing+=(knot-dnsutils)
 command -v dig >/dev/null || missing+=(bind9-dnsutils)
 command -v dnsperf >/dev/null || missing+=(dnsperf)  # scripts/bench-dot.sh
+command -v stress-ng >/dev/null || missing+=(stress-ng) # scripts/stress.sh: the CPU hog
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]})); then

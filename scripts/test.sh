@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: the test tools (installed if
-# missing), formatting, vet, and every test with the race detector. Go
+# missing), formatting, vet, every test with the race detector, then every
+# fuzz target for a few seconds. Go
 # modules come from the Go module proxy and stay in Go's caches.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,3 +29,9 @@ go vet ./...
 # this repository): vet and lint it too; examples_test.go builds and runs it.
 (cd examples/greeter-part && GOWORK=off GOFLAGS=-mod=mod go vet ./... && GOWORK=off GOFLAGS=-mod=mod "$lint" run ./...)
 go test -race -count=1 "$@" ./...
+# Every fuzz target for a few seconds, one after the other (scripts/fuzz.sh
+# runs them longer: FUZZTIME=2m by default). TEST_FUZZTIME=0 skips them.
+fuzztime=${TEST_FUZZTIME:-4s}
+if [ "$fuzztime" != 0 ]; then
+  FUZZTIME=$fuzztime FUZZMINIMIZETIME=${FUZZMINIMIZETIME:-2s} ./scripts/fuzz.sh
+fi

@@ -21,6 +21,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/bootgraph/bootgraph/internal/kubetest"
 	"github.com/bootgraph/bootgraph/internal/pemutil"
@@ -40,6 +41,12 @@ func TestMain(m *testing.M) {
 	}
 	code := kubetest.Main(m, &kenv) // a real API server for the Kubernetes-mode tests
 	os.RemoveAll(dir)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 

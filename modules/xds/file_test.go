@@ -92,7 +92,13 @@ func TestParseResources(t *testing.T) {
 func TestResourcesFileReload(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "resources.yaml")
-	write := func(s string) { require.NoError(t, os.WriteFile(path, []byte(s), 0o600)) }
+	// Each edit replaces the file at once (written aside, then renamed): a
+	// reload that caught os.WriteFile's truncated, still empty file would
+	// apply an empty (valid) file, and the test failed so on a busy machine.
+	write := func(s string) {
+		require.NoError(t, os.WriteFile(path+".new", []byte(s), 0o600))
+		require.NoError(t, os.Rename(path+".new", path))
+	}
 	write(greeterYAML)
 	const (
 		reloaded = "reloaded xDS resources file"
