@@ -69,7 +69,13 @@ for t in "${targets[@]}"; do
   if [ "$status" = FAIL ]; then
     grep -E 'Failing input written to|--- FAIL|fuzz_test.go:[0-9]+:' "$log" | head -n 5 | sed 's/^/   /' || true
   fi
-  summary+=("$(printf '%-4s %-28s %-24s execs %-10s new interesting %s' "$status" "$dir" "$name" "${execs:-?}" "${interesting:-?}")")
+  if [ -z "$execs" ]; then
+    # The time went to replaying the corpus (seeds and earlier finds) for
+    # baseline coverage; nothing new was tried.
+    base=$(grep -o 'gathering baseline coverage: [0-9]*/[0-9]*' "$log" | tail -n 1 | sed 's/.*: //' || true)
+    execs="0 (baseline ${base:-?})"
+  fi
+  summary+=("$(printf '%-4s %-28s %-24s execs %-18s new interesting %s' "$status" "$dir" "$name" "$execs" "${interesting:-0}")")
 done
 echo "== fuzz summary (-fuzztime $fuzztime each, $((SECONDS - start))s in all)"
 printf '%s\n' "${summary[@]}"

@@ -31,7 +31,7 @@ go vet ./...
 go test -race -count=1 "$@" ./...
 # Every fuzz target for a few seconds, one after the other (scripts/fuzz.sh
 # runs them longer: FUZZTIME=2m by default). TEST_FUZZTIME=0 skips them.
-fuzztime=${TEST_FUZZTIME:-4s}
+fuzztime=${TEST_FUZZTIME:-10s}
 if [ "$fuzztime" != 0 ]; then
   FUZZTIME=$fuzztime FUZZMINIMIZETIME=${FUZZMINIMIZETIME:-2s} ./scripts/fuzz.sh
 fi

@@ -84,6 +84,10 @@ type authority struct {
 	// stored is the material this signer was read from, to compare and
 	// persist it.
 	stored *Stored
+	// leaves issues workload certificates; nil when the signer's leaves
+	// cannot be encoded without x509.CreateCertificate (see
+	// newLeafEncoder), which then makes them.
+	leaves *leafEncoder
 }
 
 // withBundle returns a copy of a whose trust bundle is roots.
@@ -309,6 +313,8 @@ func newAuthority(signer crypto.Signer, cert *x509.Certificate, intermediates, r
 	}
 	a := &authority{signer: signer, cert: cert, roots: rootPool, source: source, signerRoots: slices.Clone(roots), bundle: slices.Clone(roots)}
 	a.setWindow(chains[0])
+	// Without an encoder, x509.CreateCertificate makes the same leaves.
+	a.leaves, _ = newLeafEncoder(signer, cert)
 	if !isRoot(cert, roots) {
 		a.chainPEM = append(a.chainPEM, string(pemutil.EncodeCert(cert.Raw)))
 		for _, c := range intermediates {

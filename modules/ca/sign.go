@@ -56,19 +56,39 @@ func (c *CA) Sign(csrPEM []byte, identities []string, ttl time.Duration) ([]stri
 	if err != nil {
 		return nil, signErr(ErrNoIdentity, err)
 	}
-	tmpl, err := leafTemplate(csr.PublicKey, notBefore, notAfter)
-	if err != nil {
-		return nil, signErr(ErrCertGen, err)
-	}
-	tmpl.URIs = uris
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, csr.PublicKey, a.signer)
+	der, err := a.issue(csr, notBefore, notAfter, uris)
 	if err != nil {
 		return nil, signErr(ErrCertGen, err)
 	}
 	chain := make([]string, 0, len(a.chainPEM)+2)
-	chain = append(chain, string(pemutil.EncodeCert(der)))
+	chain = append(chain, certPEM(der))
 	chain = append(chain, a.chainPEM...)
 	return append(chain, a.rootsPEM), nil
+}
+
+// issue signs a leaf for the CSR's key, with a random serial and uris as
+// its SANs: with the authority's leaf encoder, or x509.CreateCertificate
+// when it has none.
+func (a *authority) issue(csr *x509.CertificateRequest, notBefore, notAfter time.Time, uris []*url.URL) ([]byte, error) {
+	serial, err := randomSerialBytes()
+	if err != nil {
+		return nil, err
+	}
+	if a.leaves != nil {
+		names := make([]string, len(uris))
+		for i, u := range uris {
+			names[i] = u.String()
+		}
+		return a.leaves.sign(serial, notBefore, notAfter, csr.PublicKey, csr.RawSubjectPublicKeyInfo, names)
+	}
+	pub := csr.PublicKey
+	tmpl, err := leafTemplate(pub, notBefore, notAfter)
+	if err != nil {
+		return nil, err
+	}
+	tmpl.SerialNumber.SetBytes(serial[:])
+	tmpl.URIs = uris
+	return x509.CreateCertificate(rand.Reader, tmpl, a.cert, pub, a.signer)
 }
 
 func (c *CA) checkTTL(ttl time.Duration) (time.Duration, error) {
@@ -163,6 +183,20 @@ func servingSubject(firstName, trustDomain string) pkix.Name {
 		subject.CommonName = firstName
 	}
 	return subject
+}
+
+// randomSerialBytes is a random 128-bit serial, big-endian: the same
+// numbers as randomSerial's.
+func randomSerialBytes() ([16]byte, error) {
+	var serial [16]byte
+	for {
+		if _, err := rand.Read(serial[:]); err != nil {
+			return serial, fmt.Errorf("generate serial: %w", err)
+		}
+		if serial != [16]byte{} {
+			return serial, nil
+		}
+	}
 }
 
 func randomSerial() (*big.Int, error) {
