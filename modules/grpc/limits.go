@@ -77,10 +77,12 @@ func remote(ctx context.Context) string {
 // fixed number of slots, each worth the largest message, before gRPC reads
 // its message; until then the client can send no more than the stream's
 // initial window (64 KiB, the dynamic window being off). When every slot is
-// taken, the stream that has held its slot longest is ended (a request
-// arrives in a millisecond; one that takes longer is most likely never
-// finished), so that a new one is read at once: a flood of unfinished
-// messages cannot keep a well-behaved request out. A stream whose first
+// taken, a stream of the connection that holds the most slots is ended, the
+// one that has held its slot longest (a request arrives in a millisecond;
+// one that takes longer is most likely never finished), so that a new one
+// is read at once: a flood of unfinished messages makes room from its own
+// streams and cannot keep a well-behaved request of another connection
+// out, however slowly that one is read on a busy machine. A stream whose first
 // message has not arrived within the receive timeout is ended too. Both
 // end with DEADLINE_EXCEEDED.
 type recvBudget struct {
@@ -104,6 +106,7 @@ type ticketKey struct{}
 // arrived or it ended. Its fields after cancel are guarded by b.mu.
 type recvTicket struct {
 	b        *recvBudget
+	conn     string // the peer's address: the connection it came on
 	cancel   context.CancelFunc
 	timer    *time.Timer
 	timedOut atomic.Bool
@@ -138,7 +141,7 @@ func (c recvCtx) Value(key any) any {
 // the stream's context is done when the ticket expires or is taken.
 func (b *recvBudget) tap(ctx context.Context, _ *tap.Info) (context.Context, error) {
 	inner, cancel := context.WithCancel(ctx)
-	t := &recvTicket{b: b, cancel: cancel}
+	t := &recvTicket{b: b, conn: remote(ctx), cancel: cancel}
 	t.timer = time.AfterFunc(b.timeout, func() {
 		if t.end() {
 			b.timedOut.Add(1)
@@ -149,8 +152,9 @@ func (b *recvBudget) tap(ctx context.Context, _ *tap.Info) (context.Context, err
 	return recvCtx{inner, t}, nil
 }
 
-// acquire takes a slot, ending the oldest holder's stream when every slot
-// is taken.
+// acquire takes a slot; when every slot is taken, it ends the stream that
+// has held one longest among those of the connection holding the most
+// (this one's included).
 func (t *recvTicket) acquire() {
 	b := t.b
 	b.mu.Lock()
@@ -160,7 +164,8 @@ func (t *recvTicket) acquire() {
 	}
 	var victim *recvTicket
 	if b.holders.Len() >= b.slots {
-		victim = b.holders.Remove(b.holders.Front()).(*recvTicket)
+		e := b.victim(t.conn)
+		victim = b.holders.Remove(e).(*recvTicket)
 		victim.slot, victim.released = nil, true
 	}
 	t.slot = b.holders.PushBack(t)
@@ -170,6 +175,31 @@ func (t *recvTicket) acquire() {
 		victim.timer.Stop()
 		victim.stop()
 	}
+}
+
+// victim returns the oldest holder of the connection holding the most
+// slots, counting the newcomer from conn; ties go to the connection whose
+// oldest holder is older. It scans the holders, at most slots of them
+// (16 with the defaults). b.mu is held.
+func (b *recvBudget) victim(conn string) *list.Element {
+	held := map[string]int{conn: 1}
+	oldest := map[string]*list.Element{}
+	var order []string // connections by their oldest holder, oldest first
+	for e := b.holders.Front(); e != nil; e = e.Next() {
+		c := e.Value.(*recvTicket).conn
+		if oldest[c] == nil {
+			oldest[c] = e
+			order = append(order, c)
+		}
+		held[c]++
+	}
+	pick := order[0]
+	for _, c := range order[1:] {
+		if held[c] > held[pick] {
+			pick = c
+		}
+	}
+	return oldest[pick]
 }
 
 // end gives the slot back and stops the timer, once; it reports whether
