@@ -90,7 +90,8 @@ type Options struct {
 	// RecvBufferBytes bounds the memory of requests being received, over
 	// every connection together: each reserves MaxRecvMsgBytes until its
 	// message has arrived; when all is reserved, the request that has been
-	// arriving longest ends with DEADLINE_EXCEEDED. Default 64 MiB.
+	// arriving longest on the connection holding the most reservations ends
+	// with DEADLINE_EXCEEDED. Default 64 MiB.
 	RecvBufferBytes int `json:"recvBufferBytes,omitempty" doc:"memory for requests being received, all together; each reserves maxRecvMsgBytes, when full the oldest of the connection holding most ends"`
 	// RecvTimeout: a stream's first message must arrive within this long
 	// of its headers, or the stream ends with DEADLINE_EXCEEDED. Default
