@@ -1,7 +1,9 @@
 // bootgraph layout: a layered (Sugiyama) drawing of one container — the
 // top level, or an expanded module — left to right. Nested containers are
 // laid out first and placed here as boxes with ports on their borders.
-// No dependencies, no network. Exposed as window.bgLayout.
+// No dependencies, no network. Exposed as window.bgLayout. layout.go is
+// this file in Go, for the SVG renderer; TestLayoutMatchesJS holds the
+// two to the same results: change both together.
 (function () {
   'use strict';
 
@@ -132,6 +134,7 @@
       return c;
     }
     function sweep(down) {
+      if (!layers.length) { return; } // an empty container: nothing to order
       var from = down ? 1 : layers.length - 2, to = down ? layers.length : -1, step = down ? 1 : -1;
       for (var l = from; l !== to; l += step) {
         var ls = layers[l];
@@ -172,6 +175,7 @@
     });
     function anchor(v, off) { return off === null || off === undefined ? v.dv / 2 : off; }
     function relax(down) {
+      if (!layers.length) { return; }
       var from = down ? 1 : layers.length - 2, to = down ? layers.length : -1, step = down ? 1 : -1;
       for (var l = from; l !== to; l += step) {
         var ls = layers[l];
