@@ -78,11 +78,11 @@ func TestFaultMatrix(t *testing.T) {
 		{"data dir read-only with a stored CA", "serve starts from the stored CA and issues certificates from it; SIGTERM exits 0",
 			fmReadOnlyRestart(bin)},
 		{"disk full at first start (file size limit 0)", "serve exits 1 naming the file it could not write; no key or half-written generation is left; the next start is clean",
-			fmDiskFull(bin, 0, "", true)},
+			fmDiskFull(bin, 0, "")},
 		{"disk full mid-write (file size limit 1 KiB, RSA-2048 root)", "serve exits 1 naming the file it could not write; no key or half-written generation is left; the next start is clean",
-			fmDiskFull(bin, 1, "ca:\n  keyType: rsa-2048\n", true)},
-		{"disk full at first start, graph renderer's cache not yet written", "serve exits 1 naming the file it could not write, without a panic; the next start is clean",
-			fmDiskFull(bin, 0, "", false)},
+			fmDiskFull(bin, 1, "ca:\n  keyType: rsa-2048\n")},
+		{"disk full, a fresh HOME and TMPDIR: the commands that write nothing", "version, modules and graph run and exit 0: nothing is written before the plane's own state (no renderer cache), so nothing panics",
+			fmDiskFullNoWrites(bin)},
 		{"serving cert files swapped mid-run (files provider)", "a good new pair is served by every TLS listener; a torn, garbled or missing file is logged and the last good pair stays",
 			fmFilesSwapped},
 		{"CA root expires at run time", "CreateCertificate is refused with FailedPrecondition saying the root expired; /ready says why; the refusal is counted",
@@ -373,16 +373,11 @@ func fmReadOnlyRestart(bin string) func(*testing.T) {
 }
 
 // fmDiskFull starts serve with a file size limit of blocks KiB (a disk
-// that fills up after that much), then again without. warm: the graph
-// renderer's compilation cache (go-graphviz's, in $TMPDIR) was written by
-// an earlier run, so that the first write to fail is the plane's own.
-func fmDiskFull(bin string, blocks int, cfgYAML string, warm bool) func(*testing.T) {
+// that fills up after that much), then again without.
+func fmDiskFull(bin string, blocks int, cfgYAML string) func(*testing.T) {
 	return func(t *testing.T) {
 		data := fmDataDir(t)
 		home := fmHome(t)
-		if warm {
-			fmRun(t, bin, home, "version")
-		}
 		p := fmServe(t, bin, fmServeOpts{dataDir: data, config: cfgYAML, home: home, fileSizeLimit: &blocks})
 		code := p.wait(t)
 		out := p.out.String()
@@ -656,8 +651,7 @@ func fmBuild(t *testing.T) string {
 }
 
 // fmOpenDir is a new temporary directory that every user may enter. As
-// root it is made in /tmp itself: os.TempDir() is private to root then
-// (internal/wasmcache points TMPDIR at a 0700 directory of the user's).
+// root it is made in /tmp itself, whatever TMPDIR says.
 func fmOpenDir(t *testing.T) string {
 	t.Helper()
 	if !fmAsRoot {
@@ -774,6 +768,26 @@ func fmRun(t *testing.T, bin, home string, args ...string) {
 	fmAsPlaneUser(cmd, home)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "bootgraph %v: %s", args, out)
+	assert.NotContains(t, string(out), "panic:")
+}
+
+// fmDiskFullNoWrites runs the commands that keep no state with a file
+// size limit of 0 in a fresh HOME and TMPDIR: go-graphviz once compiled
+// itself into $TMPDIR when any command started, and panicked on a full
+// disk.
+func fmDiskFullNoWrites(bin string) func(*testing.T) {
+	return func(t *testing.T) {
+		home := fmHome(t)
+		limited := filepath.Join(fmOpenDir(t), "bootgraph-limited")
+		script := fmt.Sprintf("#!/bin/bash\ntrap '' XFSZ\nulimit -f 0\nexec %q \"$@\"\n", bin)
+		require.NoError(t, os.WriteFile(limited, []byte(script), 0o755))
+		for _, args := range [][]string{{"version"}, {"modules"}, {"graph", "--format", "svg"}, {"graph", "--format", "html"}} {
+			fmRun(t, limited, home, args...)
+		}
+		entries, err := os.ReadDir(home)
+		require.NoError(t, err)
+		assert.Empty(t, entries, "nothing was written in HOME or TMPDIR")
+	}
 }
 
 // addrs are the listeners' addresses, from the "serving" log lines.

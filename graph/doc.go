@@ -9,8 +9,9 @@
 // a broken composition can be drawn too.
 //
 // Renderers turn a Graph into DOT (Graphviz), Mermaid, JSON (the versioned
-// schema below), SVG (Graphviz compiled to WebAssembly, no system Graphviz)
-// and a self-contained interactive HTML page (the last two in graph/view).
+// schema below), SVG (laid out in Go as the HTML page lays itself out; no
+// Graphviz) and a self-contained interactive HTML page (the last two in
+// graph/view).
 //
 // Analyses answer questions about a graph: Timing (each step's own time,
 // what an invoke or a hook waited for, the critical path of the start),

@@ -23,7 +23,7 @@ import (
 // Layout cost grows fast with the number of edges (an edge label is a
 // node of its own to dot's layout, and a long edge one per rank it spans),
 // so larger graphs get a cheaper layout, measured on a synthetic graph
-// with the Graphviz that SVG uses (see bench_test.go):
+// with Graphviz 12's dot (compiled to WebAssembly by go-graphviz v0.2.10):
 //
 //	edges ≤ 400    full quality: labels, curved edges
 //	edges ≤ 1500   labels as xlabel (placed after layout), network simplex
@@ -73,8 +73,8 @@ const (
 	tierLarge                 // and straight edges
 )
 
-// Edge counts at which a graph moves to the next tier. With the Graphviz
-// of SVG: 439 edges take 0.8 s at full quality, 1123 edges 0.75 s at
+// Edge counts at which a graph moves to the next tier. With that
+// Graphviz: 439 edges take 0.8 s at full quality, 1123 edges 0.75 s at
 // medium, 2290 edges 2.5 s at medium and 1.0 s at large (62 s at full).
 const (
 	mediumEdges = 400

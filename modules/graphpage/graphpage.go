@@ -5,9 +5,9 @@
 // and readiness, the serving certificate, the CA's roots), which the page
 // polls to keep its drawing current without a reload.
 //
-// It is a module of its own because drawing the graph links Graphviz
-// (compiled to WebAssembly, initialised when a program starts): planes that
-// do not want the page do not pay for it. `bootgraph serve` includes it.
+// It is a module of its own so that planes that do not want the page
+// neither serve nor link it (the page's script and styles, the renderer).
+// `bootgraph serve` includes it.
 package graphpage
 
 import (
