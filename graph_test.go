@@ -284,7 +284,7 @@ func TestInvariant6_MissingPartFailsBeforeAnythingRuns(t *testing.T) {
 				sc.Provider, sc.Kubernetes.SignerName = "kubernetes", "example.com/serving"
 				return cfg.Build()
 			},
-			want: []string{"kubernetes.Interface", `the "kube" part (kube.enabled: true, or --enable kube)`, "servingcert.provideKubernetes",
+			want: []string{"kubernetes.Interface", `the "kube" part (kube.enabled: true, or --enable kube)`, "kubecsr.provideKubernetes",
 				"Only servingCert.provider: kubernetes needs a cluster"},
 		},
 		{

@@ -9,6 +9,7 @@ import (
 	"github.com/bootgraph/bootgraph/modules/kube"
 	"github.com/bootgraph/bootgraph/modules/monitoring"
 	"github.com/bootgraph/bootgraph/modules/servingcert"
+	_ "github.com/bootgraph/bootgraph/modules/servingcert/kubecsr" // servingCert.provider: kubernetes
 	"github.com/bootgraph/bootgraph/modules/webhook"
 	"github.com/bootgraph/bootgraph/modules/xds"
 )

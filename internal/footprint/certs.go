@@ -59,7 +59,7 @@ func IssueCertificates(ctx context.Context, dataDir, addr string, n, conns int) 
 			return err
 		}
 		wg.Go(func() {
-			defer c.Close()
+			defer func() { _ = c.Close() }()
 			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
 				if _, err := c.CreateCertificate(ctx, pool[i%csrs], 0); err != nil {
 					errs <- fmt.Errorf("certificate %d of %d: %w", i, n, err)

@@ -117,7 +117,7 @@ func WaitReady(ctx context.Context, addr string, interval time.Duration) error {
 			return err
 		}
 		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
@@ -142,7 +142,7 @@ func ReadMemory(pid int) (Memory, error) {
 	if err != nil {
 		return Memory{}, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only: nothing to lose
 	var m Memory
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -169,6 +169,6 @@ func FreeAddr() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().String(), nil
 }

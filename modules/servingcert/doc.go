@@ -19,7 +19,10 @@
 //     CertificateSigningRequest for Kubernetes.SignerName, as istiod's
 //     chiron does: approved by the plane if Kubernetes.Approve, awaited for
 //     Kubernetes.Timeout, then deleted; renewed at half its lifetime. It
-//     needs kubernetes.Interface (the kube module) and no CA module.
+//     needs kubernetes.Interface (the kube module) and no CA module, and
+//     lives in package kubecsr, which registers it when imported
+//     (config.Builtin does), so that a plane without it links no
+//     client-go.
 //   - "files": read from CertFile, KeyFile and CACertFile (istiod's
 //     --tlsCertFile, --tlsKeyFile, --caCertFile) and reloaded when they change.
 //     It needs no CA module.

@@ -18,7 +18,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
-	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/bootgraph/bootgraph/internal/pemutil"
 	"github.com/bootgraph/bootgraph/internal/testutil"
@@ -309,37 +308,4 @@ func TestExportCrashHelper(t *testing.T) {
 	}
 	err = servingcert.Export(b, dir)
 	fmt.Println("finished without reaching the step:", err)
-}
-
-// The kubernetes provider reads its client CA file bounded too, before it
-// asks the API server for anything.
-func TestKubernetesProviderReadsCAFileBounded(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct {
-		name string
-		make func(*testing.T, string)
-		want string
-	}{
-		{"FIFO", mkfifo, "a named pipe (FIFO)"},
-		{"/dev/zero", linkTo("/dev/zero"), "a character device"},
-		{"2 MiB", bigFile(2 << 20), "more than the 1 MiB limit"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			path := filepath.Join(t.TempDir(), "ca.crt")
-			require.NoError(t, os.WriteFile(path, nil, 0o600))
-			tt.make(t, path)
-			client := fake.NewClientset()
-			opts := servingcert.Options{Provider: servingcert.ProviderKubernetes, CACertFile: path,
-				Kubernetes: servingcert.KubernetesOptions{SignerName: "example.com/serving"}}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			_, err := servingcert.NewKubernetesProvider(ctx, client, opts, []string{"istiod.istio-system.svc"}, nil)
-			require.Error(t, err)
-			assert.Contains(t, err.Error(), "client CA file: ")
-			assert.Contains(t, err.Error(), path)
-			assert.Contains(t, err.Error(), tt.want)
-			assert.Empty(t, client.Actions(), "nothing was asked of the API server")
-		})
-	}
 }

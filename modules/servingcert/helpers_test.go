@@ -5,10 +5,8 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -16,27 +14,13 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/bootgraph/bootgraph/internal/kubetest"
 	"github.com/bootgraph/bootgraph/internal/testutil"
 	"github.com/bootgraph/bootgraph/modules/ca"
 )
 
-// kubeEnv is the API server of the kubernetes provider's tests, started once
-// for the package by TestMain; nil (those tests skip) without the binaries.
-var kubeEnv *kubetest.Env
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// TestMain runs the tests against one API server, stops it, and then checks
-// for leaked goroutines as goleak.VerifyTestMain does.
-func TestMain(m *testing.M) {
-	code := kubetest.Main(m, &kubeEnv)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: Errors on successful test run: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func ptr[T any](v T) *T { return &v }
 
 // pair is a certificate chain and its key, both PEM, with the leaf parsed.
 type pair struct {
@@ -71,13 +55,6 @@ func selfSigned(t *testing.T, notBefore, notAfter time.Time) pair {
 	t.Helper()
 	chain, key := testutil.SelfSigned(t, notBefore, notAfter)
 	return pair{chain: chain, key: key, leaf: parseLeaf(t, chain)}
-}
-
-func pool(t *testing.T, rootsPEM []byte) *x509.CertPool {
-	t.Helper()
-	p := x509.NewCertPool()
-	require.True(t, p.AppendCertsFromPEM(rootsPEM), "no certificate in roots PEM")
-	return p
 }
 
 // serveTLS runs a real TLS listener on 127.0.0.1:0 with cfg. Each accepted

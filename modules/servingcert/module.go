@@ -1,12 +1,12 @@
 package servingcert
 
 import (
-	"context"
+	"fmt"
 	"reflect"
+	"sync"
 
 	"go.uber.org/fx"
 	"go.uber.org/zap"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/bootgraph/bootgraph/component"
 	"github.com/bootgraph/bootgraph/modules/ca"
@@ -26,11 +26,6 @@ var Part = component.Define[Options](component.Definition[Options]{
 			Config: "Without a CA, the files provider serves a certificate of your own: " +
 				"servingCert.certFile and servingCert.keyFile (--tlsCertFile, --tlsKeyFile)",
 		},
-		{
-			Type:   reflect.TypeFor[kubernetes.Interface](),
-			Go:     "Only the kubernetes provider needs a cluster; the istiod and files providers do not",
-			Config: "Only servingCert.provider: kubernetes needs a cluster; istiod and files do not",
-		},
 	},
 	Flags: []component.Flag[Options]{
 		{Name: "tlsCertFile", Path: "certFile", Usage: "istiod's serving certificate chain file; selects the files provider",
@@ -47,8 +42,23 @@ func init() { component.Register(Part) }
 
 // Module provides *Bundle from the provider opts select. The istiod
 // provider needs *ca.CA (the ca part); the kubernetes provider needs
-// kubernetes.Interface (the kube part); the files provider needs neither.
+// kubernetes.Interface (the kube part) and its package,
+// modules/servingcert/kubecsr, linked in; the files provider needs
+// neither.
 func Module(opts Options) fx.Option { return Part.Module(opts) }
+
+// registered are the providers other packages add with RegisterProvider.
+var registered sync.Map // provider name -> func(Options) fx.Option
+
+// RegisterProvider makes the provider name build with provide, which
+// returns the fx options that provide *Bundle. The package of a provider
+// that needs heavy dependencies calls it from init, so that only programs
+// that import it link them: the kubernetes provider lives in
+// modules/servingcert/kubecsr, which config.Builtin imports, and a
+// CA-only plane links no client-go.
+func RegisterProvider(name string, provide func(Options) fx.Option) {
+	registered.Store(name, provide)
+}
 
 func build(opts Options) []fx.Option {
 	provide := fx.Provide(provideIstiod)
@@ -56,7 +66,7 @@ func build(opts Options) []fx.Option {
 	case ProviderFiles:
 		provide = fx.Provide(provideFiles)
 	case ProviderKubernetes:
-		provide = fx.Provide(provideKubernetes)
+		provide = registeredProvider(opts)
 	}
 	options := []fx.Option{provide}
 	if opts.ExportDir != "" {
@@ -65,17 +75,29 @@ func build(opts Options) []fx.Option {
 	return options
 }
 
-// namesParams are the facts the certificate's names come from.
-type namesParams struct {
+// registeredProvider is the module of a provider another package
+// registered, or an error that names the package to import.
+func registeredProvider(opts Options) fx.Option {
+	provide, ok := registered.Load(opts.Provider)
+	if !ok {
+		return fx.Error(fmt.Errorf("servingCert provider %q is not linked into this program: "+
+			"import _ \"github.com/bootgraph/bootgraph/modules/servingcert/kubecsr\" (config.Builtin does)", opts.Provider))
+	}
+	return provide.(func(Options) fx.Option)(opts)
+}
+
+// NamesIn are the facts the certificate's names come from, for a
+// provider's constructor to take.
+type NamesIn struct {
 	fx.In
 	component.EnvIn
 	component.ClusterIn
 	component.ListenAddrsIn
 }
 
-// names are the certificate's names: the plane's own in its namespace, the
+// Names are the certificate's names: the plane's own in its namespace, the
 // extra ones, and loopback in local mode or when a listener binds it.
-func (p namesParams) names(opts Options) []string {
+func (p NamesIn) Names(opts Options) []string {
 	loopback := p.Cluster == nil
 	for _, a := range p.Addrs {
 		loopback = loopback || component.IsLoopback(a.Addr)
@@ -89,11 +111,11 @@ type istiodParams struct {
 	CA        *ca.CA
 	Options   Options
 	Log       *zap.Logger
-	Names     namesParams
+	Names     NamesIn
 }
 
 func provideIstiod(p istiodParams) (*Bundle, error) {
-	prov, err := NewIstiodProvider(p.CA, p.Options, p.Names.names(p.Options), p.Log.Named("servingcert"))
+	prov, err := NewIstiodProvider(p.CA, p.Options, p.Names.Names(p.Options), p.Log.Named("servingcert"))
 	if err != nil {
 		return nil, err
 	}
@@ -108,34 +130,6 @@ func provideFiles(lc fx.Lifecycle, opts Options, log *zap.Logger) (*Bundle, erro
 	}
 	component.AppendRunner(lc, p.Run)
 	return p.Bundle(), nil
-}
-
-type kubernetesParams struct {
-	fx.In
-	Lifecycle fx.Lifecycle
-	Client    kubernetes.Interface
-	Options   Options
-	Log       *zap.Logger
-	Names     namesParams
-	// CA, when the plane has one, gives the roots trusted for client
-	// certificates if CACertFile is not set.
-	CA *ca.CA `optional:"true"`
-}
-
-func provideKubernetes(p kubernetesParams) (*Bundle, error) {
-	var caRoots func() []byte
-	if p.CA != nil {
-		caRoots = p.CA.RootPEM
-	}
-	prov, err := NewKubernetesProviderWithRoots(context.Background(), p.Client, p.Options, p.Names.names(p.Options), caRoots, p.Log.Named("servingcert"))
-	if err != nil {
-		return nil, err
-	}
-	if p.CA != nil && p.Options.CACertFile == "" {
-		prov.FollowCA(p.CA.Changed)
-	}
-	component.AppendRunner(p.Lifecycle, prov.Run)
-	return prov.Bundle(), nil
 }
 
 func exportOnChange(b *Bundle, opts Options, log *zap.Logger) error {

@@ -20,18 +20,21 @@ import (
 func Serve() {
 	addr := flag.String("addr", "127.0.0.1:0", "address for GET /ready")
 	flag.Parse()
+	// Before ready: a SIGINT right after the first answer must stop it
+	// cleanly, as it does a plane.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	l, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "floor:", err)
-		os.Exit(1)
+		stop()
+		os.Exit(1) //nolint:gocritic // stop ran
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ready") })
 	srv := &http.Server{Handler: mux}
-	go srv.Serve(l) //nolint:errcheck // ends with Shutdown
+	go func() { _ = srv.Serve(l) }() // ends with Shutdown
 	fmt.Println("ready", l.Addr())
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	<-ctx.Done()
-	srv.Shutdown(context.Background()) //nolint:errcheck // exiting
+	_ = srv.Shutdown(context.Background()) // exiting
 }

@@ -1,4 +1,4 @@
-package servingcert
+package kubecsr
 
 import (
 	"bytes"
@@ -29,21 +29,27 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	"github.com/bootgraph/bootgraph/internal/pemutil"
+	"github.com/bootgraph/bootgraph/modules/servingcert"
 )
 
 // CSRNamePrefix starts the name of every CertificateSigningRequest the
-// kubernetes provider creates; the API server appends a random suffix.
+// provider creates; the API server appends a random suffix.
 const CSRNamePrefix = "bootgraph-serving-"
 
 // deleteTimeout bounds deleting a finished CSR, which runs even when the
 // wait for it was cancelled.
 const deleteTimeout = 10 * time.Second
 
-// KubernetesProvider keeps a Bundle filled with a certificate signed
+// renewCheckInterval is how often the wall clock is compared with the
+// renewal time, as servingcert's own providers do.
+const renewCheckInterval = time.Minute
+
+// Provider keeps a servingcert.Bundle filled with a certificate signed
 // through the Kubernetes CSR API, as istiod's chiron does: for each
 // certificate it creates a CertificateSigningRequest for a new ECDSA P-256
-// key and the plane's names (Options.Names), approves it if Kubernetes.Approve, waits up to
-// Kubernetes.Timeout for a signer to issue it, and deletes it. It renews at
+// key and the plane's names (servingcert.Options.Names), approves it if
+// Kubernetes.Approve, waits up to Kubernetes.Timeout for a signer to issue
+// it, and deletes it. It renews at
 // half the certificate's lifetime. The roots (trusted for client
 // certificates) come from CACertFile, else from the plane's CA if it has one.
 //
@@ -51,12 +57,12 @@ const deleteTimeout = 10 * time.Second
 // certificatesigningrequests.certificates.k8s.io, and with
 // Kubernetes.Approve also "update" on certificatesigningrequests/approval
 // and "approve" on signers named Kubernetes.SignerName.
-type KubernetesProvider struct {
+type Provider struct {
 	client kubernetes.Interface
-	opts   Options
+	opts   servingcert.Options
 	names  []string
 	log    *zap.Logger
-	bundle *Bundle
+	bundle *servingcert.Bundle
 	// caRoots, when not nil, gives the roots when CACertFile is not set;
 	// caChanged, when not nil, is the CA's change notification.
 	caRoots      func() []byte
@@ -64,22 +70,22 @@ type KubernetesProvider struct {
 	rootsChanged chan struct{}
 }
 
-// NewKubernetesProvider gets the first certificate into a new Bundle; it
+// NewProvider gets the first certificate into a new Bundle; it
 // returns when the certificate is signed, or with an error naming the CSR
 // when it was denied, failed, or not signed within Kubernetes.Timeout.
-func NewKubernetesProvider(ctx context.Context, client kubernetes.Interface, opts Options, names []string, log *zap.Logger) (*KubernetesProvider, error) {
-	return NewKubernetesProviderWithRoots(ctx, client, opts, names, nil, log)
+func NewProvider(ctx context.Context, client kubernetes.Interface, opts servingcert.Options, names []string, log *zap.Logger) (*Provider, error) {
+	return NewProviderWithRoots(ctx, client, opts, names, nil, log)
 }
 
-// NewKubernetesProviderWithRoots is NewKubernetesProvider with caRoots (e.g.
+// NewProviderWithRoots is NewProvider with caRoots (e.g.
 // (*ca.CA).RootPEM) giving the roots when CACertFile is not set, so that
 // workloads' client certificates from the plane's own CA are trusted.
-func NewKubernetesProviderWithRoots(ctx context.Context, client kubernetes.Interface, opts Options, names []string, caRoots func() []byte, log *zap.Logger) (*KubernetesProvider, error) {
+func NewProviderWithRoots(ctx context.Context, client kubernetes.Interface, opts servingcert.Options, names []string, caRoots func() []byte, log *zap.Logger) (*Provider, error) {
 	opts.SetDefaults()
 	if log == nil {
 		log = zap.NewNop()
 	}
-	p := &KubernetesProvider{client: client, opts: opts, names: names, log: log, bundle: NewBundle(), caRoots: caRoots,
+	p := &Provider{client: client, opts: opts, names: names, log: log, bundle: servingcert.NewBundle(), caRoots: caRoots,
 		rootsChanged: make(chan struct{}, 1)}
 	if err := p.issue(ctx); err != nil {
 		return nil, err
@@ -88,14 +94,14 @@ func NewKubernetesProviderWithRoots(ctx context.Context, client kubernetes.Inter
 }
 
 // Bundle returns the bundle this provider fills.
-func (p *KubernetesProvider) Bundle() *Bundle { return p.bundle }
+func (p *Provider) Bundle() *servingcert.Bundle { return p.bundle }
 
 // FollowCA makes Run update the roots on each change of the CA (changed
 // is ca.CA.Changed), when they come from the CA rather than CACertFile.
-func (p *KubernetesProvider) FollowCA(changed func() <-chan struct{}) { p.caChanged = changed }
+func (p *Provider) FollowCA(changed func() <-chan struct{}) { p.caChanged = changed }
 
 // issue gets one certificate signed and puts it in the bundle.
-func (p *KubernetesProvider) issue(ctx context.Context) error {
+func (p *Provider) issue(ctx context.Context) error {
 	names := p.names
 	roots, err := p.readRoots()
 	if err != nil {
@@ -116,7 +122,7 @@ func (p *KubernetesProvider) issue(ctx context.Context) error {
 }
 
 // readRoots returns CACertFile's content, else the CA's roots, else nil.
-func (p *KubernetesProvider) readRoots() ([]byte, error) {
+func (p *Provider) readRoots() ([]byte, error) {
 	if p.opts.CACertFile == "" {
 		if p.caRoots != nil {
 			return p.caRoots(), nil
@@ -154,7 +160,7 @@ func newServingCSR(names []string) (crypto.Signer, []byte, error) {
 
 // sign runs one CSR from creation to deletion and returns its name and
 // the signed chain.
-func (p *KubernetesProvider) sign(ctx context.Context, request []byte) (string, []byte, error) {
+func (p *Provider) sign(ctx context.Context, request []byte) (string, []byte, error) {
 	csr, err := p.createCSR(ctx, request)
 	if err != nil {
 		return "", nil, fmt.Errorf("create CertificateSigningRequest for signer %s: %w", p.opts.Kubernetes.SignerName, err)
@@ -170,7 +176,7 @@ func (p *KubernetesProvider) sign(ctx context.Context, request []byte) (string, 
 	return csr.Name, chain, err
 }
 
-func (p *KubernetesProvider) createCSR(ctx context.Context, request []byte) (*certificatesv1.CertificateSigningRequest, error) {
+func (p *Provider) createCSR(ctx context.Context, request []byte) (*certificatesv1.CertificateSigningRequest, error) {
 	expiration := expirationSeconds(time.Duration(p.opts.TTL))
 	return p.client.CertificatesV1().CertificateSigningRequests().Create(ctx, &certificatesv1.CertificateSigningRequest{
 		ObjectMeta: metav1.ObjectMeta{
@@ -196,7 +202,7 @@ func expirationSeconds(ttl time.Duration) int32 {
 
 // approveCSR adds the Approved condition, re-reading the CSR on conflict;
 // a CSR someone else approved or denied meanwhile is left as it is.
-func (p *KubernetesProvider) approveCSR(ctx context.Context, csr *certificatesv1.CertificateSigningRequest) error {
+func (p *Provider) approveCSR(ctx context.Context, csr *certificatesv1.CertificateSigningRequest) error {
 	csrs := p.client.CertificatesV1().CertificateSigningRequests()
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if hasCondition(csr, certificatesv1.CertificateApproved) || hasCondition(csr, certificatesv1.CertificateDenied) {
@@ -220,7 +226,7 @@ func (p *KubernetesProvider) approveCSR(ctx context.Context, csr *certificatesv1
 
 // waitSigned watches CSR name until it carries a certificate, is denied or
 // failed, or Kubernetes.Timeout passes.
-func (p *KubernetesProvider) waitSigned(ctx context.Context, name string) ([]byte, error) {
+func (p *Provider) waitSigned(ctx context.Context, name string) ([]byte, error) {
 	timeout := time.Duration(p.opts.Kubernetes.Timeout)
 	waitCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -254,7 +260,7 @@ func (p *KubernetesProvider) waitSigned(ctx context.Context, name string) ([]byt
 }
 
 // csrListWatch lists and watches the one CSR called name.
-func (p *KubernetesProvider) csrListWatch(name string) cache.ListerWatcher {
+func (p *Provider) csrListWatch(name string) cache.ListerWatcher {
 	csrs := p.client.CertificatesV1().CertificateSigningRequests()
 	selector := fields.OneTermEqualSelector("metadata.name", name).String()
 	return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
@@ -288,7 +294,7 @@ func signed(csr *certificatesv1.CertificateSigningRequest) (bool, error) {
 
 // timeoutError says what the CSR was still waiting for: an approval (when
 // the plane does not approve its own) or a signer.
-func (p *KubernetesProvider) timeoutError(name string, last *certificatesv1.CertificateSigningRequest) error {
+func (p *Provider) timeoutError(name string, last *certificatesv1.CertificateSigningRequest) error {
 	k := p.opts.Kubernetes
 	if !k.Approve && (last == nil || !hasCondition(last, certificatesv1.CertificateApproved)) {
 		return fmt.Errorf("CSR %s was not approved within %v: approve it (kubectl certificate approve %s) or let the plane approve its own (the kubernetes provider's approve option)",
@@ -309,7 +315,7 @@ func hasCondition(csr *certificatesv1.CertificateSigningRequest, typ certificate
 
 // deleteCSR removes a finished CSR; a failure is logged, as the certificate
 // (or the error that ended the wait) matters more.
-func (p *KubernetesProvider) deleteCSR(name string) {
+func (p *Provider) deleteCSR(name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), deleteTimeout)
 	defer cancel()
 	err := p.client.CertificatesV1().CertificateSigningRequests().Delete(ctx, name, metav1.DeleteOptions{})
@@ -320,7 +326,7 @@ func (p *KubernetesProvider) deleteCSR(name string) {
 
 // install checks that the chain signed for CSR csrName names every name and
 // puts it, with key and roots, in the bundle.
-func (p *KubernetesProvider) install(csrName string, chain []byte, key crypto.Signer, roots []byte, names []string) error {
+func (p *Provider) install(csrName string, chain []byte, key crypto.Signer, roots []byte, names []string) error {
 	certs, err := pemutil.ParseCerts(chain)
 	if err != nil {
 		return err
@@ -355,7 +361,7 @@ func missingNames(leaf *x509.Certificate, names []string) []string {
 // Run renews the certificate when due, comparing the wall clock with the
 // renewal time every minute, and picks up a changed CACertFile, until ctx
 // is done. A failed renewal is retried at the next check.
-func (p *KubernetesProvider) Run(ctx context.Context) {
+func (p *Provider) Run(ctx context.Context) {
 	if p.caChanged != nil {
 		// The CA's roots, followed on each change of the CA.
 		go func() {
@@ -390,7 +396,7 @@ func (p *KubernetesProvider) Run(ctx context.Context) {
 }
 
 // check renews the certificate when due, else reloads CACertFile.
-func (p *KubernetesProvider) check(ctx context.Context, now time.Time) {
+func (p *Provider) check(ctx context.Context, now time.Time) {
 	if now.After(p.bundle.RenewAt()) {
 		if err := p.issue(ctx); err != nil && ctx.Err() == nil {
 			p.log.Error("renewing serving certificate failed; retrying", zap.Error(err))
@@ -405,7 +411,7 @@ func (p *KubernetesProvider) check(ctx context.Context, now time.Time) {
 // reloadRoots puts a changed CACertFile in the bundle with the current
 // certificate. Only Run writes the bundle, so the certificate and key read
 // here are of one generation.
-func (p *KubernetesProvider) reloadRoots() error {
+func (p *Provider) reloadRoots() error {
 	roots, err := p.readRoots()
 	if err != nil {
 		return err

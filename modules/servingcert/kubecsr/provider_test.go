@@ -1,4 +1,4 @@
-package servingcert_test
+package kubecsr_test
 
 import (
 	"context"
@@ -30,12 +30,14 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 
 	"github.com/bootgraph/bootgraph/component"
 	"github.com/bootgraph/bootgraph/internal/kubetest"
 	"github.com/bootgraph/bootgraph/internal/testutil"
 	"github.com/bootgraph/bootgraph/modules/servingcert"
+	"github.com/bootgraph/bootgraph/modules/servingcert/kubecsr"
 )
 
 // signerCA is the test's certificate authority behind a CSR signer.
@@ -266,7 +268,7 @@ func TestKubernetesProvider(t *testing.T) {
 				require.NoError(t, os.WriteFile(opts.CACertFile, roots, 0o600))
 			}
 
-			p, err := servingcert.NewKubernetesProvider(t.Context(), e.Client, opts, opts.Names(ns, false), zaptest.NewLogger(t))
+			p, err := kubecsr.NewProvider(t.Context(), e.Client, opts, opts.Names(ns, false), zaptest.NewLogger(t))
 			require.NoError(t, err)
 
 			leaf := p.Bundle().Leaf()
@@ -278,7 +280,7 @@ func TestKubernetesProvider(t *testing.T) {
 			assert.Equal(t, roots, p.Bundle().RootsPEM(), "roots come from caCertFile only")
 
 			csr := s.only(t)
-			assert.Regexp(t, "^"+servingcert.CSRNamePrefix, csr.Name)
+			assert.Regexp(t, "^"+kubecsr.CSRNamePrefix, csr.Name)
 			assert.Equal(t, opts.Kubernetes.SignerName, csr.Spec.SignerName)
 			assert.Equal(t, []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageKeyEncipherment, certificatesv1.UsageServerAuth}, csr.Spec.Usages)
 			assert.Equal(t, int32(3600), *csr.Spec.ExpirationSeconds)
@@ -295,7 +297,7 @@ func TestKubernetesProvider(t *testing.T) {
 func TestKubernetesProviderErrors(t *testing.T) {
 	e := kubetest.Need(t, kubeEnv)
 	t.Parallel()
-	csrName := regexp.MustCompile(servingcert.CSRNamePrefix + `[a-z0-9]+`)
+	csrName := regexp.MustCompile(kubecsr.CSRNamePrefix + `[a-z0-9]+`)
 	tests := []struct {
 		name    string
 		approve bool
@@ -319,7 +321,7 @@ func TestKubernetesProviderErrors(t *testing.T) {
 				startSigner(t, e.Client, opts.Kubernetes.SignerName, *tt.mode)
 			}
 
-			_, err := servingcert.NewKubernetesProvider(t.Context(), e.Client, opts, opts.Names(ns, false), zaptest.NewLogger(t))
+			_, err := kubecsr.NewProvider(t.Context(), e.Client, opts, opts.Names(ns, false), zaptest.NewLogger(t))
 
 			require.Error(t, err)
 			for _, want := range tt.want {
@@ -339,7 +341,7 @@ func TestKubernetesProviderErrors(t *testing.T) {
 		defer cancel()
 		start := time.Now()
 
-		_, err := servingcert.NewKubernetesProvider(ctx, e.Client, opts, opts.Names(ns, false), zaptest.NewLogger(t))
+		_, err := kubecsr.NewProvider(ctx, e.Client, opts, opts.Names(ns, false), zaptest.NewLogger(t))
 
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		assert.Less(t, time.Since(start), 10*time.Second, "the wait ends with its context, not after kubernetes.timeout")
@@ -418,11 +420,11 @@ func TestKubernetesProviderRBAC(t *testing.T) {
 			startSigner(t, e.Client, opts.Kubernetes.SignerName, signApproved)
 			client := restrictedClient(t, e, ns, provisionerRules(opts.Kubernetes.SignerName, tt.grantSigner))
 
-			p, err := servingcert.NewKubernetesProvider(t.Context(), client, opts, opts.Names(ns, false), zaptest.NewLogger(t))
+			p, err := kubecsr.NewProvider(t.Context(), client, opts, opts.Names(ns, false), zaptest.NewLogger(t))
 
 			if tt.wantErr != "" {
 				require.ErrorContains(t, err, tt.wantErr)
-				assert.Contains(t, err.Error(), "approve CSR "+servingcert.CSRNamePrefix)
+				assert.Contains(t, err.Error(), "approve CSR "+kubecsr.CSRNamePrefix)
 				assert.Contains(t, err.Error(), opts.Kubernetes.SignerName)
 				return
 			}
@@ -539,4 +541,37 @@ func TestModuleKubernetesProviderTrustsPlaneCA(t *testing.T) {
 	app.RequireStart()
 	defer app.RequireStop()
 	assert.Equal(t, string(authority.RootPEM()), string(b.RootsPEM()))
+}
+
+// The kubernetes provider reads its client CA file bounded too, before it
+// asks the API server for anything.
+func TestKubernetesProviderReadsCAFileBounded(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		make func(*testing.T, string)
+		want string
+	}{
+		{"FIFO", mkfifo, "a named pipe (FIFO)"},
+		{"/dev/zero", linkTo("/dev/zero"), "a character device"},
+		{"2 MiB", bigFile(2 << 20), "more than the 1 MiB limit"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "ca.crt")
+			require.NoError(t, os.WriteFile(path, nil, 0o600))
+			tt.make(t, path)
+			client := fake.NewClientset()
+			opts := servingcert.Options{Provider: servingcert.ProviderKubernetes, CACertFile: path,
+				Kubernetes: servingcert.KubernetesOptions{SignerName: "example.com/serving"}}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_, err := kubecsr.NewProvider(ctx, client, opts, []string{"istiod.istio-system.svc"}, nil)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "client CA file: ")
+			assert.Contains(t, err.Error(), path)
+			assert.Contains(t, err.Error(), tt.want)
+			assert.Empty(t, client.Actions(), "nothing was asked of the API server")
+		})
+	}
 }
