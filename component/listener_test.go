@@ -121,15 +121,15 @@ func TestListen(t *testing.T) {
 	app.RequireStart()
 	require.NoError(t, s.Ready(context.Background()))
 	assert.Equal(t, "hello", hello(t, s.Addr()))
-	addr := s.Addr()
 	app.RequireStop()
 
 	assert.Equal(t, []string{
 		"greeter start", "hello start", "after listeners start",
 		"after listeners stop", "hello stop", "greeter stop",
 	}, ev.get())
-	_, err := net.DialTimeout("tcp", addr, time.Second)
-	assert.Error(t, err, "stopped with the plane")
+	// Stopped with the plane. Not checked by dialing addr: a parallel
+	// test's listener may have been given the freed port already.
+	assert.ErrorContains(t, s.Ready(context.Background()), "not listening")
 }
 
 func TestListenConstructorError(t *testing.T) {
