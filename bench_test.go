@@ -4,16 +4,26 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +34,7 @@ import (
 	"github.com/bootgraph/bootgraph"
 	"github.com/bootgraph/bootgraph/caclient"
 	"github.com/bootgraph/bootgraph/component"
+	"github.com/bootgraph/bootgraph/internal/pemutil"
 	"github.com/bootgraph/bootgraph/internal/testutil"
 	"github.com/bootgraph/bootgraph/modules/ca"
 	"github.com/bootgraph/bootgraph/modules/dns"
@@ -186,58 +197,243 @@ func BenchmarkEngineScale(b *testing.B) {
 	}
 }
 
-// BenchmarkCreateCertificate calls CreateCertificate over real TLS gRPC with
-// P-256 CSRs from parallel clients, against `bootgraph serve` in its own
+// BenchmarkCreateCertificate calls CreateCertificate over real TLS gRPC from
+// caCallers parallel connections, against `bootgraph serve` in its own
 // process so that the server's CPU time and allocations are measured apart
 // from the clients'. Client and server share the machine's cores.
+//
+// Each run has three phases on the same CSRs (P-256 or RSA-2048 ones):
+//
+//   - load: as many requests as the connections carry, for certs/s and the
+//     server's CPU, allocations and bytes per certificate;
+//   - crypto: the bare crypto of issuing, measured in this process right
+//     after (see bareCrypto), the baseline the server's CPU is divided by;
+//   - paced: requests sent on a fixed schedule (open loop) at half the rate
+//     the load phase reached, for p99-ms, timed from when each was due.
 func BenchmarkCreateCertificate(b *testing.B) {
 	srv := startServer(b)
-	const csrs = 64
-	var pool [][]byte
-	for range csrs {
-		key, err := caclient.NewKey(caclient.KeyECDSAP256)
-		if err != nil {
-			b.Fatal(err)
-		}
-		csr, err := caclient.NewCSR(key)
-		if err != nil {
-			b.Fatal(err)
-		}
-		pool = append(pool, csr)
+	bare := loadBareCrypto(b, srv)
+	for _, kt := range []struct{ name, keyType string }{
+		{"p256", caclient.KeyECDSAP256},
+		{"rsa2048", caclient.KeyRSA2048},
+	} {
+		b.Run(kt.name, func(b *testing.B) {
+			pool := csrPool(b, kt.keyType)
+			clients := srv.clients(b, pool)
+			b.ReportAllocs()
+			b.ResetTimer()
+			load := loadPhase(b, srv, clients, pool)
+			b.StopTimer()
+			cryptoPhase(b, bare, pool, load.serverCPU)
+			pacedPhase(b, clients, pool, load.rate/2, max(b.N/4, 1))
+		})
 	}
-	// Warm up the server (connections, TLS sessions, lazily built state).
-	warm := srv.client(b)
-	for _, csr := range pool[:8] {
-		if _, err := warm.CreateCertificate(context.Background(), csr, 0); err != nil {
-			b.Fatal(err)
-		}
-	}
-	warm.Close()
+}
 
-	b.SetParallelism(4) // 4 × GOMAXPROCS client goroutines, one connection each
+// caCallers is how many connections call the CA at once, each from one
+// goroutine, whatever GOMAXPROCS is.
+const caCallers = 8
+
+// loadResult is what the load phase reached: certificates per second and
+// the server's CPU time per certificate.
+type loadResult struct {
+	rate      float64
+	serverCPU time.Duration
+}
+
+// loadPhase issues b.N certificates from clients at once and reports
+// certs/s and the server's CPU, allocations and bytes per certificate.
+func loadPhase(b *testing.B, srv *serverProcess, clients []*caclient.Client, pool [][]byte) loadResult {
 	cpuBefore, allocsBefore, bytesBefore := srv.cpu(b), srv.metric(b, "go_memstats_mallocs_total"), srv.metric(b, "go_memstats_alloc_bytes_total")
-	var next atomic.Uint64
-	b.ReportAllocs()
-	b.ResetTimer()
+	var next atomic.Int64
+	var wg sync.WaitGroup
 	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		client := srv.client(b)
-		defer client.Close()
-		for pb.Next() {
-			csr := pool[next.Add(1)%csrs]
-			if _, err := client.CreateCertificate(context.Background(), csr, 0); err != nil {
-				b.Error(err)
-				return
+	for _, client := range clients {
+		wg.Go(func() {
+			for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
+				if _, err := client.CreateCertificate(context.Background(), pool[i%int64(len(pool))], 0); err != nil {
+					b.Error(err)
+					return
+				}
 			}
-		}
-	})
+		})
+	}
+	wg.Wait()
 	elapsed := time.Since(start)
-	b.StopTimer()
 	n := float64(b.N)
+	cpu := srv.cpu(b) - cpuBefore
 	b.ReportMetric(n/elapsed.Seconds(), "certs/s")
-	b.ReportMetric(float64((srv.cpu(b)-cpuBefore).Microseconds())/n, "server-cpu-µs/cert")
+	b.ReportMetric(float64(cpu.Nanoseconds())/n/1e3, "server-cpu-µs/cert")
 	b.ReportMetric((srv.metric(b, "go_memstats_mallocs_total")-allocsBefore)/n, "server-allocs/cert")
 	b.ReportMetric((srv.metric(b, "go_memstats_alloc_bytes_total")-bytesBefore)/n, "server-B/cert")
+	return loadResult{rate: n / elapsed.Seconds(), serverCPU: cpu / time.Duration(b.N)}
+}
+
+// cryptoPhase runs bare crypto over the pool, once per two certificates
+// the load phase issued, on one goroutine while nothing else runs in this
+// process, and reports its CPU time per certificate and the ratio of
+// serverCPU (per certificate) to it.
+func cryptoPhase(b *testing.B, bare *bareCrypto, pool [][]byte, serverCPU time.Duration) {
+	n := max(b.N/2, 1)
+	before := processCPU(b)
+	for i := range n {
+		if err := bare.issue(pool[i%len(pool)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	perCert := float64((processCPU(b) - before).Nanoseconds()) / float64(n)
+	b.ReportMetric(perCert/1e3, "crypto-µs/cert")
+	b.ReportMetric(float64(serverCPU.Nanoseconds())/perCert, "server/crypto")
+}
+
+// pacedPhase sends count requests at rate per second, round robin over the
+// clients, each at its due time whether or not the previous ones are
+// answered, and reports the 99th percentile of the time from due to
+// answered. At most pacedInFlight are outstanding: when the machine stalls
+// (other processes), the backlog waits here, its wait counted in its
+// latency, rather than in the server, whose receive budget would end the
+// oldest requests.
+func pacedPhase(b *testing.B, clients []*caclient.Client, pool [][]byte, rate float64, count int) {
+	interval := time.Duration(float64(time.Second) / rate)
+	latencies := make([]time.Duration, count)
+	inFlight := make(chan struct{}, pacedInFlight)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range count {
+		due := start.Add(time.Duration(i) * interval)
+		time.Sleep(time.Until(due))
+		inFlight <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-inFlight }()
+			if _, err := clients[i%len(clients)].CreateCertificate(context.Background(), pool[i%len(pool)], 0); err != nil {
+				b.Error(err)
+			}
+			latencies[i] = time.Since(due)
+		})
+	}
+	wg.Wait()
+	slices.Sort(latencies)
+	p99 := latencies[(len(latencies)*99+99)/100-1]
+	b.ReportMetric(float64(p99.Microseconds())/1e3, "p99-ms")
+}
+
+// pacedInFlight bounds the paced phase's outstanding requests: twice
+// caCallers, as many as the server receives at once by default.
+const pacedInFlight = 2 * caCallers
+
+// processCPU is this process's user+system CPU time.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// bareCrypto issues a certificate the way the CA does, with nothing
+// around it: decode the PEM CSR, parse it, check its signature, and sign a
+// leaf of the CA's shape with x509.CreateCertificate, with the CA key that
+// the server signs with.
+type bareCrypto struct {
+	cert *x509.Certificate
+	key  crypto.Signer
+	id   *url.URL
+}
+
+// loadBareCrypto reads the server's own CA certificate and key, so that
+// the baseline signs with the same key type.
+func loadBareCrypto(b *testing.B, srv *serverProcess) *bareCrypto {
+	dir := filepath.Join(srv.dataDir, "ca")
+	certPEM, err := os.ReadFile(filepath.Join(dir, ca.CACertFile))
+	if err != nil {
+		b.Fatal(err)
+	}
+	keyPEM, err := os.ReadFile(filepath.Join(dir, ca.CAKeyFile))
+	if err != nil {
+		b.Fatal(err)
+	}
+	certs, err := pemutil.ParseCerts(certPEM)
+	if err != nil {
+		b.Fatal(err)
+	}
+	key, err := pemutil.ParseKey(keyPEM)
+	if err != nil {
+		b.Fatal(err)
+	}
+	id, err := url.Parse(ca.SpiffeID(ca.DefaultTrustDomain, "default", "default"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &bareCrypto{cert: certs[0], key: key, id: id}
+}
+
+var serialLimit = new(big.Int).Lsh(big.NewInt(1), 128)
+
+func (c *bareCrypto) issue(csrPEM []byte) error {
+	block, _ := pem.Decode(csrPEM)
+	if block == nil {
+		return errors.New("no PEM CSR")
+	}
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		return err
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return err
+	}
+	serial, err := rand.Int(rand.Reader, serialLimit)
+	if err != nil {
+		return err
+	}
+	usage := x509.KeyUsageDigitalSignature
+	if _, ok := csr.PublicKey.(*rsa.PublicKey); ok {
+		usage |= x509.KeyUsageKeyEncipherment
+	}
+	now := time.Now()
+	_, err = x509.CreateCertificate(rand.Reader, &x509.Certificate{
+		SerialNumber:          serial,
+		NotBefore:             now.Add(-2 * time.Minute),
+		NotAfter:              now.Add(24 * time.Hour),
+		KeyUsage:              usage,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		BasicConstraintsValid: true,
+		URIs:                  []*url.URL{c.id},
+	}, c.cert, csr.PublicKey, c.key)
+	return err
+}
+
+// csrPools holds the CSRs of each key type, made once per process (an
+// RSA key takes tens of milliseconds).
+var csrPools = struct {
+	sync.Mutex
+	m map[string][][]byte
+}{m: map[string][][]byte{}}
+
+func csrPool(b *testing.B, keyType string) [][]byte {
+	const size = 32
+	csrPools.Lock()
+	defer csrPools.Unlock()
+	if pool, ok := csrPools.m[keyType]; ok {
+		return pool
+	}
+	pool := make([][]byte, size)
+	errs := make([]error, size)
+	var wg sync.WaitGroup
+	for i := range pool {
+		wg.Go(func() {
+			key, err := caclient.NewKey(keyType)
+			if err == nil {
+				pool[i], err = caclient.NewCSR(key)
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		b.Fatal(err)
+	}
+	csrPools.m[keyType] = pool
+	return pool
 }
 
 var (
@@ -318,6 +514,20 @@ func (s *serverProcess) client(b *testing.B) *caclient.Client {
 		b.Fatal(err)
 	}
 	return c
+}
+
+// clients dials caCallers connections and makes one call on each, so that
+// connections and TLS sessions exist before the measurement.
+func (s *serverProcess) clients(b *testing.B, pool [][]byte) []*caclient.Client {
+	clients := make([]*caclient.Client, caCallers)
+	for i := range clients {
+		clients[i] = s.client(b)
+		b.Cleanup(func() { clients[i].Close() })
+		if _, err := clients[i].CreateCertificate(context.Background(), pool[i%len(pool)], 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return clients
 }
 
 // cpu returns the server process's user+system CPU time from /proc.

@@ -28,6 +28,13 @@
 // must be RSA of 2048 to 8192 bits, ECDSA P-256, P-384 or P-521, or
 // Ed25519.
 //
+// Signing costs little besides its crypto (the CSR's signature check, the
+// signature, and the check of that signature): the parts of a leaf that
+// do not change are encoded once per signer, and each leaf is assembled
+// from them, byte for byte what x509.CreateCertificate would make (see
+// leafEncoder). BenchmarkServeCreateCertificate measures the serving path
+// against the bare crypto; scripts/profile-ca.sh profiles it.
+//
 // # Trust bundle and rotation
 //
 // The CA holds an ordered trust bundle (RootPEM, Roots, TrustBundle: the
