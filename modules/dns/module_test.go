@@ -3,10 +3,8 @@ package dns_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/netip"
 	"testing"
-	"time"
 
 	mdns "github.com/miekg/dns"
 	"github.com/stretchr/testify/assert"
@@ -60,8 +58,7 @@ func TestModule(t *testing.T) {
 	}
 
 	app.RequireStop()
-	_, err := net.DialTimeout("tcp", s.Addr(), time.Second)
-	assert.Error(t, err, "OnStop closed the listener")
+	assert.ErrorContains(t, s.Ready(context.Background()), "not listening", "OnStop closed the listener")
 }
 
 // TestModuleNamespace: the module's zone is that of the plane's namespace

@@ -435,8 +435,7 @@ func TestModule(t *testing.T) {
 	assert.Equal(t, codes.Unauthenticated, status.Code(err), err.Error())
 
 	app.RequireStop()
-	_, err = net.DialTimeout("tcp", s.Addr(), time.Second)
-	assert.Error(t, err, "OnStop closed the listener")
+	assert.ErrorContains(t, s.Ready(context.Background()), "not listening", "OnStop closed the listener")
 }
 
 // A service constructor that fails makes the composition fail with its error.
