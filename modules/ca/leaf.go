@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -246,16 +247,43 @@ const (
 )
 
 // publicKeyInfo is the DER SubjectPublicKeyInfo of pub as
-// x509.MarshalPKIXPublicKey encodes it. An ECDSA key has one encoding, a
-// fixed header and the uncompressed point that x509 parsed it from, so
-// when raw is that it is used as it is; other keys are encoded again.
+// x509.MarshalPKIXPublicKey encodes it, without its reflection for the
+// common keys. An ECDSA key has one encoding, a fixed header and the
+// uncompressed point that x509 parsed it from, so when raw is that it is
+// used as it is; an RSA key is encoded here; others by x509.
 func publicKeyInfo(pub crypto.PublicKey, raw []byte) ([]byte, error) {
-	if k, ok := pub.(*ecdsa.PublicKey); ok && raw != nil {
-		if h, ok := ecdsaKeyHeaders[k.Curve.Params().Name]; ok && len(raw) == len(h)+1+2*((k.Curve.Params().BitSize+7)/8) && bytes.HasPrefix(raw, h) {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		h, ok := ecdsaKeyHeaders[k.Curve.Params().Name]
+		if ok && len(raw) == len(h)+1+2*((k.Curve.Params().BitSize+7)/8) && bytes.HasPrefix(raw, h) {
 			return raw, nil
+		}
+	case *rsa.PublicKey:
+		if k.N.Sign() > 0 && k.E > 0 {
+			return rsaPublicKeyInfo(k), nil
 		}
 	}
 	return x509.MarshalPKIXPublicKey(pub)
+}
+
+// rsaPublicKeyInfo is SEQUENCE { SEQUENCE { rsaEncryption, NULL },
+// BIT STRING { RSAPublicKey } } for a positive modulus and exponent.
+func rsaPublicKeyInfo(k *rsa.PublicKey) []byte {
+	n := k.N.Bytes()
+	var e [8]byte
+	binary.BigEndian.PutUint64(e[:], uint64(k.E))
+	b := derBuilder(make([]byte, 0, len(n)+64))
+	b.add(tagSequence, func(b *derBuilder) {
+		b.raw(tagSequence, 13, tagObjectID, 9, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00)
+		b.add(tagBitString, func(b *derBuilder) {
+			b.raw(0) // no unused bits
+			b.add(tagSequence, func(b *derBuilder) {
+				b.add(tagInteger, func(b *derBuilder) { b.positive(n) })
+				b.add(tagInteger, func(b *derBuilder) { b.positive(e[:]) })
+			})
+		})
+	})
+	return []byte(b)
 }
 
 // ecdsaKeyHeaders are the DER of a SubjectPublicKeyInfo before the

@@ -251,6 +251,24 @@ func TestPublicKeyInfo(t *testing.T) {
 	}
 }
 
+// RSA keys of every size and exponent the parser accepts are encoded as
+// x509 encodes them.
+func TestRSAPublicKeyInfo(t *testing.T) {
+	t.Parallel()
+	for _, bits := range []int{8, 15, 16, 17, 1024, 2047, 2048, 4096, 8192, 16384} {
+		for _, e := range []int{1, 3, 127, 128, 255, 256, 65537, 1<<31 - 1, 1 << 40, 1<<63 - 1} {
+			n := new(big.Int).Lsh(big.NewInt(1), uint(bits-1))
+			r, err := rand.Int(rand.Reader, n)
+			require.NoError(t, err)
+			n.Add(n, r)
+			k := &rsa.PublicKey{N: n, E: e}
+			want, err := x509.MarshalPKIXPublicKey(k)
+			require.NoError(t, err)
+			require.Equalf(t, want, rsaPublicKeyInfo(k), "%d bits, e %d", bits, e)
+		}
+	}
+}
+
 // certPEM writes what pem.EncodeToMemory writes.
 func TestCertPEM(t *testing.T) {
 	t.Parallel()
