@@ -451,6 +451,7 @@ type serverProcess struct {
 
 func startServer(b *testing.B) *serverProcess {
 	buildOnce.Do(func() {
+		removeStaleBinaries()
 		binPath = filepath.Join(os.TempDir(), fmt.Sprintf("bootgraph-bench-%d", os.Getpid()))
 		out, err := exec.Command("go", "build", "-o", binPath, "./cmd/bootgraph").CombinedOutput()
 		if err != nil {
@@ -481,6 +482,22 @@ func startServer(b *testing.B) *serverProcess {
 			b.Fatal("server not ready")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// removeStaleBinaries removes the binaries that earlier benchmark processes
+// built (one each, tens of MB) once those processes are gone: nothing runs
+// at the end of a test binary to remove its own.
+func removeStaleBinaries() {
+	stale, _ := filepath.Glob(filepath.Join(os.TempDir(), "bootgraph-bench-*"))
+	for _, path := range stale {
+		pid, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(path), "bootgraph-bench-"))
+		if err != nil {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); errors.Is(err, os.ErrNotExist) {
+			_ = os.Remove(path)
+		}
 	}
 }
 
