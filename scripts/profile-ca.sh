@@ -37,14 +37,15 @@ bench() {
 		grep -E '^(Benchmark|ok|FAIL|---)'
 }
 # Two runs: allocation profiling at every allocation would swamp the CPU
-# profile. The baseline's samples (reportBaseline) are left out of both.
+# profile. The baseline's samples (reportBaseline, and benchCSRs, which makes
+# its CSRs) are left out of both.
 bench -test.benchtime "${BENCHTIME:-5s}" -test.cpuprofile "$out/cpu.pprof"
 bench -test.benchtime 2000x -test.memprofile "$out/mem.pprof" -test.memprofilerate 1 >/dev/null
 # pprof PROFILE FLAGS...: the top of PROFILE, without the header.
 pprof() {
 	local profile=$1
 	shift
-	go tool pprof -ignore reportBaseline -nodecount "$top" "$@" "$out/ca.test" "$profile" 2>/dev/null | tail -n +6
+	go tool pprof -ignore 'reportBaseline|benchCSRs' -nodecount "$top" "$@" "$out/ca.test" "$profile" 2>/dev/null | tail -n +6
 }
 
 echo
