@@ -63,9 +63,10 @@ func newServer(opts Options, bundle *servingcert.Bundle, log *zap.Logger, servic
 	binding.LimitConnections(opts.MaxConnections, log)
 	budget := newRecvBudget(opts.RecvBufferBytes/opts.MaxRecvMsgBytes, time.Duration(opts.RecvTimeout))
 	use := connUse{binding}
+	codec := newRequestCodec()
 	grpcOpts := append(serverOptions(opts, credentials.NewTLS(tlsCfg)),
-		gogrpc.StatsHandler(budget), gogrpc.InTapHandle(budget.tap),
-		gogrpc.ChainUnaryInterceptor(use.unary), gogrpc.ChainStreamInterceptor(budget.stream, use.stream))
+		gogrpc.StatsHandler(budget), gogrpc.InTapHandle(budget.tap), gogrpc.ForceServerCodecV2(codec),
+		gogrpc.ChainUnaryInterceptor(codec.unary, use.unary), gogrpc.ChainStreamInterceptor(codec.stream, budget.stream, use.stream))
 	s := &Server{
 		Binding: binding,
 		opts:    opts,
