@@ -83,6 +83,13 @@ func BenchmarkFootprint(b *testing.B) {
 			b.ReportMetric(mb(medianOf(loaded, hwmOf)), "hwm-10k-MB")
 			b.ReportMetric(mb(floorRSS), "floor-rss-MB")
 			b.ReportMetric(float64(rss)/float64(floorRSS), "ratio")
+			// RSS apart: what the process allocated, and the binary's pages.
+			anon, floorAnon := medianOf(idle, anonOf), medianOf(floor, anonOf)
+			b.ReportMetric(mb(anon), "anon-MB")
+			b.ReportMetric(mb(floorAnon), "floor-anon-MB")
+			b.ReportMetric(float64(anon)/float64(floorAnon), "anon-ratio")
+			b.ReportMetric(mb(medianOf(idle, fileOf)), "file-MB")
+			b.ReportMetric(mb(medianOf(floor, fileOf)), "floor-file-MB")
 			b.ReportMetric(mb(fileSize(b, bc.plane)), "binary-MB")
 			b.ReportMetric(mb(fileSize(b, bc.floor)), "floor-binary-MB")
 		})
@@ -196,8 +203,10 @@ func readMemory(b *testing.B, p *footprint.Process) footprint.Memory {
 	return m
 }
 
-func rssOf(m footprint.Memory) int64 { return m.RSS }
-func hwmOf(m footprint.Memory) int64 { return m.HWM }
+func rssOf(m footprint.Memory) int64  { return m.RSS }
+func hwmOf(m footprint.Memory) int64  { return m.HWM }
+func anonOf(m footprint.Memory) int64 { return m.Anon }
+func fileOf(m footprint.Memory) int64 { return m.File }
 
 func medianOf(ms []footprint.Memory, field func(footprint.Memory) int64) int64 {
 	vs := make([]int64, len(ms))
