@@ -47,6 +47,22 @@ if ((${#targets[@]} == 0)); then
   exit 1
 fi
 
+# fuzz_one DIR NAME FUZZTIME runs one target.
+fuzz_one() {
+  env -u CI -u KUBEBUILDER_ASSETS BOOTGRAPH_CACHE=/nonexistent/bootgraph-fuzz \
+    go test -run '^$' -fuzz "^$2\$" -fuzztime "$3" -timeout 10m "${flags[@]}" "$1"
+}
+
+# deadline_race LOG is true when the run in LOG failed with nothing but the
+# coordinator's own "context deadline exceeded": no input written, no
+# message from the target.
+deadline_race() {
+  ! grep -q 'Failing input written to' "$1" &&
+    [ "$(grep -A1 -- '^--- FAIL: ' "$1" | sed -n 2p | sed 's/^[[:space:]]*//')" = 'context deadline exceeded' ] &&
+    [ "$(grep -c -- '^--- FAIL: ' "$1")" = 1 ] &&
+    [ "$(grep -c '^[[:space:]]*[A-Za-z0-9_]*\.go:[0-9]*:' "$1")" = 0 ]
+}
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 summary=()
@@ -56,11 +72,28 @@ for t in "${targets[@]}"; do
   read -r dir name <<<"$t"
   echo "== $dir $name (-fuzztime $fuzztime)"
   status=ok
-  if ! env -u CI -u KUBEBUILDER_ASSETS BOOTGRAPH_CACHE=/nonexistent/bootgraph-fuzz \
-    go test -run '^$' -fuzz "^$name\$" -fuzztime "$fuzztime" "${flags[@]}" "$dir" >"$log" 2>&1; then
+  note=
+  if ! fuzz_one "$dir" "$name" "$fuzztime" >"$log" 2>&1; then
     status=FAIL
-    failed=1
-    cat "$log"
+    if deadline_race "$log"; then
+      # Go's fuzz coordinator (go1.26) can fail a target with a bare
+      # "context deadline exceeded" as a duration -fuzztime ends, having
+      # found nothing (go.dev/issue/75804, fixed in Go 1.27). Not taken on
+      # trust: the same number of executions runs again under a count
+      # budget, which has no deadline to race; a real finding or a hang
+      # fails that run (a hang by go test's -timeout).
+      count=$(sed -n 's/.*execs: \([0-9]*\).*/\1/p' <<<"$(grep '^fuzz: elapsed' "$log" | tail -n 1)")
+      count=$((${count:-0} < 1000 ? 1000 : count))
+      echo "   $name: bare 'context deadline exceeded' at the end of -fuzztime (go.dev/issue/75804); running ${count}x again under a count budget"
+      if fuzz_one "$dir" "$name" "${count}x" >"$log" 2>&1; then
+        status=ok
+        note=" (deadline race, passed ${count}x again)"
+      fi
+    fi
+    if [ "$status" = FAIL ]; then
+      failed=1
+      cat "$log"
+    fi
   fi
   # The last progress line: "fuzz: elapsed: 2m0s, execs: 123456 (1028/sec), new interesting: 12 (total: 40)".
   last=$(grep '^fuzz: elapsed' "$log" | tail -n 1 || true)
@@ -75,7 +108,7 @@ for t in "${targets[@]}"; do
     base=$(grep -o 'gathering baseline coverage: [0-9]*/[0-9]*' "$log" | tail -n 1 | sed 's/.*: //' || true)
     execs="0 (baseline ${base:-?})"
   fi
-  summary+=("$(printf '%-4s %-28s %-24s execs %-18s new interesting %s' "$status" "$dir" "$name" "$execs" "${interesting:-0}")")
+  summary+=("$(printf '%-4s %-28s %-24s execs %-18s new interesting %s%s' "$status" "$dir" "$name" "$execs" "${interesting:-0}" "$note")")
 done
 echo "== fuzz summary (-fuzztime $fuzztime each, $((SECONDS - start))s in all)"
 printf '%s\n' "${summary[@]}"
