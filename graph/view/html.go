@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/bootgraph/bootgraph/graph"
@@ -17,11 +18,15 @@ import (
 //go:embed page/page.html.tmpl page/page.css page/graph.css page/layout.js page/page.js
 var pageFiles embed.FS
 
+// The page's parts are read and parsed when a page or SVG is first made,
+// not when the program starts: a plane that never draws pays nothing.
 var (
-	pageTemplate = template.Must(template.ParseFS(pageFiles, "page/page.html.tmpl"))
-	pageStyle    = mustRead("page/page.css")
-	graphStyle   = mustRead("page/graph.css")
-	pageScript   = mustRead("page/layout.js") + "\n" + mustRead("page/page.js")
+	pageTemplate = sync.OnceValue(func() *template.Template {
+		return template.Must(template.ParseFS(pageFiles, "page/page.html.tmpl"))
+	})
+	pageStyle  = sync.OnceValue(func() string { return mustRead("page/page.css") })
+	graphStyle = sync.OnceValue(func() string { return mustRead("page/graph.css") })
+	pageScript = sync.OnceValue(func() string { return mustRead("page/layout.js") + "\n" + mustRead("page/page.js") })
 )
 
 func mustRead(name string) string {
@@ -254,11 +259,11 @@ func (p *page) write(w io.Writer) error {
 	}
 	p.Data = template.JS(scriptSafe(data.Bytes())) // #nosec G203 -- JSON with HTML characters escaped
 	p.Extra = template.JS(scriptSafe(extra))       // #nosec G203 -- JSON with HTML characters escaped
-	p.Style = template.CSS(pageStyle)              // #nosec G203 -- our own file
-	p.Graph = template.CSS(graphStyle)             // #nosec G203 -- our own file
-	p.Script = template.JS(pageScript)             // #nosec G203 -- our own file
+	p.Style = template.CSS(pageStyle())            // #nosec G203 -- our own file
+	p.Graph = template.CSS(graphStyle())           // #nosec G203 -- our own file
+	p.Script = template.JS(pageScript())           // #nosec G203 -- our own file
 	var out bytes.Buffer
-	if err := pageTemplate.Execute(&out, p); err != nil {
+	if err := pageTemplate().Execute(&out, p); err != nil {
 		return fmt.Errorf("html: template: %w", err)
 	}
 	if _, err := w.Write(out.Bytes()); err != nil {

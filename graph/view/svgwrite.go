@@ -36,7 +36,7 @@ func (d *drawing) write(b *bytes.Buffer) {
 		"role", "img", "aria-label", "dependency graph: "+d.g.String())
 	x.element("title", d.g.String())
 	b.WriteString("\n<style><![CDATA[\n")
-	b.WriteString(strings.ReplaceAll(graphStyle, "]]>", "]]]]><![CDATA[>"))
+	b.WriteString(strings.ReplaceAll(graphStyle(), "]]>", "]]]]><![CDATA[>"))
 	b.WriteString("]]></style>\n")
 	x.empty("rect", "class", "bg-bg", "x", "0", "y", "0", "width", num(w), "height", num(h))
 	if len(problems) > 0 {
