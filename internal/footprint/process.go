@@ -18,13 +18,17 @@ import (
 )
 
 // Build builds the main package pkg (e.g. "./cmd/bootgraph") of the module
-// in moduleDir into dir and returns the binary's path.
+// in moduleDir into dir and returns the binary's path. The binary leaves
+// the page cache (see DropPageCache).
 func Build(moduleDir, pkg, dir string) (string, error) {
 	bin := filepath.Join(dir, filepath.Base(pkg))
 	cmd := exec.Command("go", "build", "-o", bin, pkg)
 	cmd.Dir = moduleDir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
+	}
+	if err := DropPageCache(bin); err != nil {
+		return "", err
 	}
 	return bin, nil
 }
