@@ -284,7 +284,7 @@ func TestInvariant6_MissingPartFailsBeforeAnythingRuns(t *testing.T) {
 				sc.Provider, sc.Kubernetes.SignerName = "kubernetes", "example.com/serving"
 				return cfg.Build()
 			},
-			want: []string{"kubernetes.Interface", `the "kube" part (kube.enabled: true, or --enable kube)`, "kubecsr.provideKubernetes",
+			want: []string{"*kubeapi.Client", `the "kube" part (kube.enabled: true, or --enable kube)`, "kubecsr.provideKubernetes",
 				"Only servingCert.provider: kubernetes needs a cluster"},
 		},
 		{
@@ -295,7 +295,7 @@ func TestInvariant6_MissingPartFailsBeforeAnythingRuns(t *testing.T) {
 				config.Options[webhook.Options](cfg, "webhook").Patch.ValidatingWebhooks = []string{"x"}
 				return cfg.Build()
 			},
-			want: []string{"kubernetes.Interface", `"kube" part`, "webhook.patch needs Kubernetes mode"},
+			want: []string{"*kubeapi.Client", `"kube" part`, "webhook.patch needs Kubernetes mode"},
 		},
 		{
 			name: "Go: full plane without the serving-cert part",

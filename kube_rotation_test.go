@@ -60,7 +60,7 @@ func TestKubeReplicasRotateToOneBundle(t *testing.T) {
 	}
 	r1 := string(cas[0].RootPEM())
 
-	store := kube.NewSecretStore(e.Client, ns, kube.Options{}, nil)
+	store := kube.NewSecretStore(e.API(t), ns, kube.Options{}, nil)
 	opts := ca.Options{Rotation: ca.RotationOptions{PropagationDelay: component.Duration(3 * time.Second)},
 		DefaultCertTTL: component.Duration(3 * time.Second), MaxCertTTL: component.Duration(3 * time.Second)}
 	started, err := ca.RotateStored(context.Background(), opts, store, ca.RotateRekey)

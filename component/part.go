@@ -202,7 +202,7 @@ func (p *Def[O, P]) Hints() []Hint { return p.d.Hints }
 
 // AddHint adds a hint for a type the part needs only through a package of
 // its own that it does not import: servingcert's kubernetes provider
-// (modules/servingcert/kubecsr) adds the hint for kubernetes.Interface, so
+// (modules/servingcert/kubecsr) adds the hint for *kubeapi.Client, so
 // that a plane without that package does not link client-go. Call it from
 // that package's init, before anything reads the hints.
 func (p *Def[O, P]) AddHint(h Hint) { p.d.Hints = append(p.d.Hints, h) }

@@ -51,6 +51,7 @@ func TestServeKubernetesMode(t *testing.T) {
 
 	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, s.cmd.Wait(), s.out.String())
-	// client-go's own logs (leader election) went through the plane's logger.
-	assert.Regexp(t, `INFO\s+client-go\s+.*lease`, s.out.String())
+	// The root distribution's election logged its Lease.
+	assert.Regexp(t, `INFO\s+kube\S*\s+acquired lease\s+\{"lease": "`+ns+`/`, s.out.String())
+	assert.Regexp(t, `INFO\s+kube\S*\s+released lease`, s.out.String())
 }

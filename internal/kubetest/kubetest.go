@@ -27,6 +27,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/bootgraph/bootgraph/modules/kube/kubeapi"
 )
 
 // Version is the Kubernetes release the tests run against.
@@ -89,6 +91,17 @@ func Start() (*Env, error) {
 		return nil, errors.Join(fmt.Errorf("kubetest: the default namespace never appeared: %w", err), env.Stop())
 	}
 	return e, nil
+}
+
+// API returns a kubeapi client (the narrow client bootgraph's parts use)
+// for the admin user.
+func (e *Env) API(t testing.TB) *kubeapi.Client {
+	t.Helper()
+	c, err := kubeapi.New(e.Config)
+	if err != nil {
+		t.Fatalf("kubeapi client: %v", err)
+	}
+	return c
 }
 
 // Stop stops the API server and etcd.

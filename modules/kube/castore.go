@@ -17,12 +17,11 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/wait"
-	coreinformers "k8s.io/client-go/informers/core/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/bootgraph/bootgraph/component"
 	"github.com/bootgraph/bootgraph/modules/ca"
+	"github.com/bootgraph/bootgraph/modules/kube/kubeapi"
 )
 
 // The Secrets a SecretStore reads and writes, under istiod's names.
@@ -59,7 +58,7 @@ func caSecretLabels() map[string]string {
 //
 // With the kube module in the graph, it is the ca.Store the CA uses.
 type SecretStore struct {
-	client    kubernetes.Interface
+	client    *kubeapi.Client
 	namespace string
 	budget    time.Duration
 	backoff   wait.Backoff
@@ -71,7 +70,7 @@ var _ ca.Store = (*SecretStore)(nil)
 // NewSecretStore returns a SecretStore for the Secrets in namespace.
 // Transient API errors (unavailable, timeouts, conflicts) are retried with
 // backoff, and logged, for at most opts.ConnectTimeout per LoadOrCreate.
-func NewSecretStore(client kubernetes.Interface, namespace string, opts Options, log *zap.Logger) *SecretStore {
+func NewSecretStore(client *kubeapi.Client, namespace string, opts Options, log *zap.Logger) *SecretStore {
 	opts.SetDefaults()
 	if log == nil {
 		log = zap.NewNop()
@@ -87,7 +86,7 @@ func NewSecretStore(client kubernetes.Interface, namespace string, opts Options,
 
 // provideSecretStore makes the CA keep its root in Secrets: the ca part
 // takes an optional ca.Store and falls back to files without one.
-func provideSecretStore(client kubernetes.Interface, cluster *component.Cluster, opts Options, log *zap.Logger) ca.Store {
+func provideSecretStore(client *kubeapi.Client, cluster *component.Cluster, opts Options, log *zap.Logger) ca.Store {
 	return NewSecretStore(client, cluster.Namespace, opts, log.Named("kube.castore"))
 }
 
@@ -124,7 +123,7 @@ func (s *SecretStore) create(ctx context.Context, generate func() (*ca.Stored, e
 	}
 	secret := s.rootSecret(st)
 	err = s.retry(ctx, CASecretName, "create", func(ctx context.Context) error {
-		_, err := s.client.CoreV1().Secrets(s.namespace).Create(ctx, secret, metav1.CreateOptions{})
+		_, err := s.client.Secrets(s.namespace).Create(ctx, secret, metav1.CreateOptions{})
 		return err
 	})
 	switch {
@@ -165,7 +164,7 @@ func (s *SecretStore) get(ctx context.Context, name string) (*corev1.Secret, err
 	var secret *corev1.Secret
 	err := s.retry(ctx, name, "get", func(ctx context.Context) error {
 		var err error
-		secret, err = s.client.CoreV1().Secrets(s.namespace).Get(ctx, name, metav1.GetOptions{})
+		secret, err = s.client.Secrets(s.namespace).Get(ctx, name, metav1.GetOptions{})
 		return err
 	})
 	switch {
@@ -202,7 +201,7 @@ func (s *SecretStore) Save(ctx context.Context, st *ca.Stored) (*ca.Stored, erro
 	var updated *corev1.Secret
 	err := s.retry(ctx, CASecretName, "update", func(ctx context.Context) error {
 		var err error
-		updated, err = s.client.CoreV1().Secrets(s.namespace).Update(ctx, secret, metav1.UpdateOptions{})
+		updated, err = s.client.Secrets(s.namespace).Update(ctx, secret, metav1.UpdateOptions{})
 		if apierrors.IsConflict(err) {
 			return &conflictError{err}
 		}
@@ -244,9 +243,9 @@ func (s *SecretStore) Watch(ctx context.Context, changed func()) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for _, name := range []string{CASecretName, PluggedCASecretName} {
-		inf := coreinformers.NewFilteredSecretInformer(s.client, s.namespace, 0, cache.Indexers{}, func(o *metav1.ListOptions) {
+		inf := kubeapi.NewInformer(s.client.Secrets(s.namespace), &corev1.Secret{}, func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
-		})
+		}, nil)
 		notify := func(any) { changed() }
 		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc: notify, UpdateFunc: func(_, o any) { notify(o) }, DeleteFunc: notify,

@@ -23,7 +23,7 @@ func TestSecretStoreSaveIsOptimistic(t *testing.T) {
 	t.Parallel()
 	ns := e.Namespace(t, "castore-save")
 	ctx := context.Background()
-	store := kube.NewSecretStore(e.Client, ns, kube.Options{}, nil)
+	store := kube.NewSecretStore(e.API(t), ns, kube.Options{}, nil)
 	none, err := store.Load(ctx)
 	require.NoError(t, err)
 	assert.Nil(t, none)

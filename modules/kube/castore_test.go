@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"math/big"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,12 +29,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
-	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/bootgraph/bootgraph/component"
 	"github.com/bootgraph/bootgraph/internal/kubetest"
@@ -41,6 +39,7 @@ import (
 	"github.com/bootgraph/bootgraph/internal/testutil"
 	"github.com/bootgraph/bootgraph/modules/ca"
 	"github.com/bootgraph/bootgraph/modules/kube"
+	"github.com/bootgraph/bootgraph/modules/kube/kubeapi"
 )
 
 // An empty namespace: the first store creates istio-ca-secret as istiod
@@ -49,7 +48,7 @@ func TestSecretStoreCreatesRoot(t *testing.T) {
 	e := kubetest.Need(t, env)
 	t.Parallel()
 	ns := e.Namespace(t, "castore-create")
-	store, logs := newCAStore(t, e.Client, ns)
+	store, logs := newCAStore(t, e.API(t), ns)
 	gen := &countingGenerator{t: t}
 
 	st, err := store.LoadOrCreate(context.Background(), gen.generate)
@@ -68,7 +67,7 @@ func TestSecretStoreCreatesRoot(t *testing.T) {
 	assert.Equal(t, st.CertPEM, secret.Data[ca.RootCertFile])
 	assert.Empty(t, secret.Data[ca.CertChainFile])
 
-	again, _ := newCAStore(t, e.Client, ns)
+	again, _ := newCAStore(t, e.API(t), ns)
 	st2, err := again.LoadOrCreate(context.Background(), gen.generate)
 	require.NoError(t, err)
 	assert.False(t, st2.Created)
@@ -113,7 +112,7 @@ func TestSecretStoreExistingRoot(t *testing.T) {
 			t.Parallel()
 			ns := e.Namespace(t, "castore-existing")
 			createSecret(t, e.Client, ns, kube.CASecretName, kube.CASecretType, tt.data)
-			store, _ := newCAStore(t, e.Client, ns)
+			store, _ := newCAStore(t, e.API(t), ns)
 			gen := &countingGenerator{t: t}
 
 			st, err := store.LoadOrCreate(context.Background(), gen.generate)
@@ -175,7 +174,7 @@ func TestSecretStorePluggedIn(t *testing.T) {
 			old := newTestRoot(t, "Old Self-Signed Root")
 			createSecret(t, e.Client, ns, kube.CASecretName, kube.CASecretType,
 				map[string][]byte{ca.CACertFile: old.certPEM, ca.CAKeyFile: old.keyPEM})
-			store, _ := newCAStore(t, e.Client, ns)
+			store, _ := newCAStore(t, e.API(t), ns)
 
 			if tt.wantErr != nil {
 				_, err := store.LoadOrCreate(context.Background(), (&countingGenerator{t: t}).generate)
@@ -321,35 +320,59 @@ func TestModuleKeepsCARootInSecret(t *testing.T) {
 }
 
 // Transient API errors are retried and logged; an answer such as Forbidden
-// is not retried; a store that never reaches the API server gives up
-// within kube.connectTimeout, naming the Secret.
+// is not retried; a create whose answer is lost, retried, finds its own
+// Secret; a store that never reaches the API server gives up within
+// kube.connectTimeout, naming the Secret. The errors are injected at the
+// HTTP layer of a client of the real API server.
 func TestSecretStoreRetries(t *testing.T) {
 	t.Parallel()
+	secrets := func(ns string) string { return "/namespaces/" + ns + "/secrets" }
 	t.Run("transient errors", func(t *testing.T) {
+		e := kubetest.Need(t, env)
 		t.Parallel()
-		client := fake.NewClientset()
-		failTimes(client, "get", 2, apierrors.NewServiceUnavailable("etcd is restarting"))
-		failTimes(client, "create", 1, apierrors.NewTooManyRequests("slow down", 0))
-		store, logs := newCAStore(t, client, "istio-system")
+		ns := e.Namespace(t, "castore-retries")
+		client := faultyAPI(t, e.Config,
+			fault{method: http.MethodGet, path: secrets(ns) + "/", times: 2, status: apierrors.NewServiceUnavailable("etcd is restarting")},
+			fault{method: http.MethodPost, path: secrets(ns), times: 1, status: apierrors.NewTooManyRequests("slow down", 0)})
+		store, logs := newCAStore(t, client, ns)
 		st, err := store.LoadOrCreate(context.Background(), (&countingGenerator{t: t}).generate)
 		require.NoError(t, err)
 		assert.True(t, st.Created)
 		retries := logs.FilterMessage("retrying a Kubernetes API call for the CA").All()
 		require.Len(t, retries, 3)
-		assert.Equal(t, "Secret istio-system/cacerts", retries[0].ContextMap()["secret"])
+		assert.Equal(t, "Secret "+ns+"/cacerts", retries[0].ContextMap()["secret"])
 		assert.Equal(t, "create", retries[2].ContextMap()["verb"])
+		assert.Equal(t, string(st.RootPEM), string(getSecret(t, e.Client, ns, kube.CASecretName).Data[ca.RootCertFile]))
 	})
 	t.Run("forbidden", func(t *testing.T) {
+		e := kubetest.Need(t, env)
 		t.Parallel()
-		client := fake.NewClientset()
+		ns := e.Namespace(t, "castore-forbidden")
 		forbidden := apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "cacerts", errors.New("RBAC"))
-		failTimes(client, "get", 100, forbidden)
-		store, logs := newCAStore(t, client, "istio-system")
+		client := faultyAPI(t, e.Config, fault{method: http.MethodGet, path: secrets(ns) + "/", status: forbidden})
+		store, logs := newCAStore(t, client, ns)
 		_, err := store.LoadOrCreate(context.Background(), (&countingGenerator{t: t}).generate)
 		require.Error(t, err)
 		assert.True(t, apierrors.IsForbidden(err), "wraps the API error: %v", err)
-		assert.Contains(t, err.Error(), "Secret istio-system/cacerts")
+		assert.Contains(t, err.Error(), "Secret "+ns+"/cacerts")
 		assert.Zero(t, logs.FilterMessage("retrying a Kubernetes API call for the CA").Len())
+	})
+	t.Run("a create whose answer is lost", func(t *testing.T) {
+		e := kubetest.Need(t, env)
+		t.Parallel()
+		ns := e.Namespace(t, "castore-lost")
+		client := faultyAPI(t, e.Config,
+			fault{method: http.MethodPost, path: secrets(ns), times: 1, lost: true, err: errors.New("test: the connection dropped")})
+		store, logs := newCAStore(t, client, ns)
+		gen := &countingGenerator{t: t}
+		st, err := store.LoadOrCreate(context.Background(), gen.generate)
+		require.NoError(t, err)
+		assert.True(t, st.Created, "the retry's AlreadyExists is our own Secret")
+		assert.Equal(t, 1, gen.calls())
+		retries := logs.FilterMessage("retrying a Kubernetes API call for the CA").All()
+		require.Len(t, retries, 1)
+		assert.Equal(t, "create", retries[0].ContextMap()["verb"])
+		assert.Equal(t, string(st.RootPEM), string(getSecret(t, e.Client, ns, kube.CASecretName).Data[ca.RootCertFile]))
 	})
 	t.Run("API server unreachable", func(t *testing.T) {
 		t.Parallel()
@@ -368,29 +391,18 @@ func TestSecretStoreRetries(t *testing.T) {
 }
 
 // newCAStore is a SecretStore for ns whose logs the test can read.
-func newCAStore(t *testing.T, client kubernetes.Interface, ns string) (*kube.SecretStore, *observer.ObservedLogs) {
+func newCAStore(t *testing.T, client *kubeapi.Client, ns string) (*kube.SecretStore, *observer.ObservedLogs) {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
 	return kube.NewSecretStore(client, ns, kube.Options{ConnectTimeout: component.Duration(10 * time.Second)}, zap.New(core)), logs
 }
 
-// newClient is a clientset of its own, as each replica has.
-func newClient(t *testing.T, cfg *rest.Config) kubernetes.Interface {
+// newClient is a client of its own, as each replica has.
+func newClient(t *testing.T, cfg *rest.Config) *kubeapi.Client {
 	t.Helper()
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := kubeapi.New(cfg)
 	require.NoError(t, err)
 	return client
-}
-
-// failTimes makes the first n calls of verb on Secrets fail with err.
-func failTimes(client *fake.Clientset, verb string, n int, err error) {
-	var calls atomic.Int32
-	client.PrependReactor(verb, "secrets", func(k8stesting.Action) (bool, runtime.Object, error) {
-		if calls.Add(1) > int32(n) {
-			return false, nil, nil
-		}
-		return true, nil, err
-	})
 }
 
 func getSecret(t *testing.T, client kubernetes.Interface, ns, name string) *corev1.Secret {

@@ -7,9 +7,10 @@ import (
 
 	"go.uber.org/zap"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/bootgraph/bootgraph/modules/kube/kubeapi"
 )
 
 // RESTConfig loads the client configuration: opts.Kubeconfig, else
@@ -32,22 +33,22 @@ func RESTConfig(opts Options) (*rest.Config, error) {
 	return cfg, nil
 }
 
-// Connect makes a clientset for cfg and waits until the API server answers,
-// retrying with backoff and logging each failed attempt, for at most
-// opts.ConnectTimeout. The error names the server.
-func Connect(cfg *rest.Config, opts Options, log *zap.Logger) (kubernetes.Interface, error) {
-	client, err := kubernetes.NewForConfig(cfg)
+// Connect makes a client for cfg and waits until the API server answers
+// (GET /version), retrying with backoff and logging each failed attempt,
+// for at most opts.ConnectTimeout. The error names the server.
+func Connect(cfg *rest.Config, opts Options, log *zap.Logger) (*kubeapi.Client, error) {
+	client, err := kubeapi.New(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("kube: client for %s: %w", cfg.Host, err)
+		return nil, fmt.Errorf("kube: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(opts.ConnectTimeout))
 	defer cancel()
 	attempt := 0
 	var lastErr error
 	backoff := wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 1 << 30, Cap: 5 * time.Second}
-	err = wait.ExponentialBackoffWithContext(ctx, backoff, func(context.Context) (bool, error) {
+	err = wait.ExponentialBackoffWithContext(ctx, backoff, func(ctx context.Context) (bool, error) {
 		attempt++
-		v, err := client.Discovery().ServerVersion()
+		v, err := client.ServerVersion(ctx)
 		if err != nil {
 			lastErr = err
 			log.Warn("waiting for the Kubernetes API server", zap.String("server", cfg.Host), zap.Int("attempt", attempt), zap.Error(err))

@@ -36,7 +36,7 @@ func TestConnect(t *testing.T) {
 	core, logs := observer.New(zapcore.InfoLevel)
 	client, err := kube.Connect(cfg, opts, zap.New(core))
 	require.NoError(t, err)
-	_, err = client.CoreV1().Namespaces().Get(context.Background(), "default", metav1.GetOptions{})
+	_, err = client.Namespaces().Get(context.Background(), "default", metav1.GetOptions{})
 	require.NoError(t, err)
 	connected := logs.FilterMessage("connected to the Kubernetes API server").All()
 	require.Len(t, connected, 1)

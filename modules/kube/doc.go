@@ -1,6 +1,8 @@
-// Package kube is the plane's Kubernetes mode, as an fx module: a client-go
-// clientset from a kubeconfig (--kubeconfig, KUBECONFIG) or the in-cluster
-// config, and the parts that use it.
+// Package kube is the plane's Kubernetes mode, as an fx module: an API
+// client (*kubeapi.Client, the narrow typed client of the resources the
+// plane uses, not client-go's full clientset) from a kubeconfig
+// (--kubeconfig, KUBECONFIG) or the in-cluster config, and the parts that
+// use it.
 //
 // Without this module the plane runs in local mode. With it, the other
 // modules switch to Kubernetes behaviour by what the graph provides, not by
@@ -19,6 +21,6 @@
 //     namespace (the whole trust bundle), one writer at a time through
 //     leader election, rewritten on the CA's change notification, within
 //     the client's rate limit (qps, burst);
-//   - kubernetes.Interface for the webhook caBundle patcher and the
+//   - *kubeapi.Client for the webhook caBundle patcher and the
 //     "kubernetes" serving-cert provider.
 package kube

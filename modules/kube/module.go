@@ -5,11 +5,11 @@ import (
 
 	"go.uber.org/fx"
 	"go.uber.org/zap"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/bootgraph/bootgraph/component"
 	"github.com/bootgraph/bootgraph/modules/ca"
+	"github.com/bootgraph/bootgraph/modules/kube/kubeapi"
 )
 
 // EnvInCluster is set in every pod; with it the kube part is on by default.
@@ -25,7 +25,7 @@ var Part = component.Define[Options](component.Definition[Options]{
 		return o.Kubeconfig != "" || inPod != ""
 	},
 	DefaultOnDoc: "when a kubeconfig is given (kube.kubeconfig, --kubeconfig, $KUBECONFIG) or in a pod ($KUBERNETES_SERVICE_HOST)",
-	Provides: []reflect.Type{reflect.TypeFor[kubernetes.Interface](), reflect.TypeFor[*rest.Config](),
+	Provides: []reflect.Type{reflect.TypeFor[*kubeapi.Client](), reflect.TypeFor[*rest.Config](),
 		reflect.TypeFor[*component.Cluster](), reflect.TypeFor[ca.Store](), reflect.TypeFor[ca.NodeAuthorizer]()},
 	Flags: []component.Flag[Options]{{Name: "kubeconfig", Path: "kubeconfig", Usage: "kubeconfig file: Kubernetes mode"}},
 	Env:   []component.EnvVar{{Name: "KUBECONFIG", Path: "kubeconfig", Fallback: true}},
@@ -34,7 +34,7 @@ var Part = component.Define[Options](component.Definition[Options]{
 
 func init() { component.Register(Part) }
 
-// Module provides kubernetes.Interface, *rest.Config and the
+// Module provides the API client (*kubeapi.Client), *rest.Config and the
 // *component.Cluster that tells other parts the plane runs in a cluster,
 // and Kubernetes mode's parts (see the package doc). It needs a
 // *zap.Logger; the plane's namespace comes from component.Env.
@@ -53,11 +53,11 @@ func build(opts Options) []fx.Option {
 }
 
 // connect asks for the client, which connects.
-func connect(kubernetes.Interface) {}
+func connect(*kubeapi.Client) {}
 
 func provideConfig(opts Options) (*rest.Config, error) { return RESTConfig(opts) }
 
-func provideClient(cfg *rest.Config, opts Options, log *zap.Logger) (kubernetes.Interface, error) {
+func provideClient(cfg *rest.Config, opts Options, log *zap.Logger) (*kubeapi.Client, error) {
 	return Connect(cfg, opts, log.Named("kube"))
 }
 

@@ -9,9 +9,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/bootgraph/bootgraph/modules/ca"
+	"github.com/bootgraph/bootgraph/modules/kube/kubeapi"
 )
 
 // NodeAuthorizer is istiod's node authorizer: a trusted node account
@@ -27,15 +27,15 @@ import (
 // memory in a large cluster, and a node agent asks once per workload
 // certificate. The plane needs RBAC get and list on pods.
 type NodeAuthorizer struct {
-	client kubernetes.Interface
+	client *kubeapi.Client
 }
 
 // NewNodeAuthorizer checks impersonation with client.
-func NewNodeAuthorizer(client kubernetes.Interface) *NodeAuthorizer {
+func NewNodeAuthorizer(client *kubeapi.Client) *NodeAuthorizer {
 	return &NodeAuthorizer{client: client}
 }
 
-func newNodeAuthorizer(client kubernetes.Interface) ca.NodeAuthorizer {
+func newNodeAuthorizer(client *kubeapi.Client) ca.NodeAuthorizer {
 	return NewNodeAuthorizer(client)
 }
 
@@ -46,7 +46,7 @@ func (a *NodeAuthorizer) AuthorizeImpersonation(ctx context.Context, caller *ca.
 	}
 	ctx, cancel := context.WithTimeout(ctx, reviewTimeout)
 	defer cancel()
-	pod, err := a.client.CoreV1().Pods(caller.Namespace).Get(ctx, caller.PodName, metav1.GetOptions{})
+	pod, err := a.client.Pods(caller.Namespace).Get(ctx, caller.PodName, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 		return fmt.Errorf("the caller's pod %s/%s does not exist", caller.Namespace, caller.PodName)
@@ -60,7 +60,7 @@ func (a *NodeAuthorizer) AuthorizeImpersonation(ctx context.Context, caller *ca.
 		return fmt.Errorf("the caller's pod %s/%s is not scheduled on a node", pod.Namespace, pod.Name)
 	}
 	node := pod.Spec.NodeName
-	pods, err := a.client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{
+	pods, err := a.client.Pods(namespace).List(ctx, metav1.ListOptions{
 		FieldSelector: fields.OneTermEqualSelector("spec.nodeName", node).String(),
 	})
 	if err != nil {

@@ -50,8 +50,8 @@ func TestNodeAuthorizerImpersonation(t *testing.T) {
 	c, err := ca.New(ca.Options{DataDir: filepath.Join(t.TempDir(), "ca"), TrustedNodeAccounts: []string{sys + "/ztunnel"}}, nil, nil)
 	require.NoError(t, err)
 	core, logs := observer.New(zap.InfoLevel)
-	svc := ca.NewService(c, zap.New(core), []ca.Authenticator{kube.NewTokenReviewAuthenticator(e.Client, kube.Options{}, c.TrustDomain())}).
-		WithNodeAuthorizer(kube.NewNodeAuthorizer(e.Client))
+	svc := ca.NewService(c, zap.New(core), []ca.Authenticator{kube.NewTokenReviewAuthenticator(e.API(t), kube.Options{}, c.TrustDomain())}).
+		WithNodeAuthorizer(kube.NewNodeAuthorizer(e.API(t)))
 	addr := serveService(t, c, svc)
 
 	ztunnelToken := podToken(t, e, ztunnelPod)

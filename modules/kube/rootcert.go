@@ -17,16 +17,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	coreinformers "k8s.io/client-go/informers/core/v1"
-	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/leaderelection"
-	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/bootgraph/bootgraph/component"
 	"github.com/bootgraph/bootgraph/modules/ca"
+	"github.com/bootgraph/bootgraph/modules/kube/kubeapi"
 )
 
 // Root distribution names, istiod's: the ConfigMap workloads mount to trust
@@ -73,8 +70,9 @@ type RootDistributorOptions struct {
 	LeaseName string
 	// Identity of this replica in the Lease. Default "<hostname>_<random>".
 	Identity string
-	// LeaseDuration, RenewDeadline and RetryPeriod time the election, as in
-	// client-go's leaderelection. Defaults 15s, 10s, 2s.
+	// LeaseDuration, RenewDeadline and RetryPeriod time the election
+	// (kubeapi.Election, with client-go's leaderelection semantics).
+	// Defaults 15s, 10s, 2s.
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	// RootCheckInterval is how often the root is compared with the one
 	// last distributed, for a RootSource that is not a ChangeNotifier
@@ -122,7 +120,7 @@ func defaultIdentity() string {
 // the root changes. Replicas elect one writer through a Lease; the others
 // wait to take over.
 type RootDistributor struct {
-	client kubernetes.Interface
+	client *kubeapi.Client
 	roots  RootSource
 	opts   RootDistributorOptions
 	log    *zap.Logger
@@ -130,7 +128,7 @@ type RootDistributor struct {
 }
 
 // NewRootDistributor returns a distributor of roots' root; Run starts it.
-func NewRootDistributor(client kubernetes.Interface, roots RootSource, opts RootDistributorOptions, log *zap.Logger) *RootDistributor {
+func NewRootDistributor(client *kubeapi.Client, roots RootSource, opts RootDistributorOptions, log *zap.Logger) *RootDistributor {
 	opts.setDefaults()
 	return &RootDistributor{client: client, roots: roots, opts: opts, log: log}
 }
@@ -147,58 +145,24 @@ func (d *RootDistributor) IsLeader() bool { return d.leader.Load() }
 func (d *RootDistributor) Run(ctx context.Context) {
 	d.log.Info("root distribution campaigning for the lease",
 		zap.String("lease", d.opts.LeaseNamespace+"/"+d.opts.LeaseName), zap.String("identity", d.opts.Identity))
+	// One election for every term: what it observed of the Lease carries
+	// over, so a replica that lost the Lease times its holder from when it
+	// last saw the Lease change, not from its next campaign.
+	election := &kubeapi.Election{
+		Client:    d.client,
+		Namespace: d.opts.LeaseNamespace, Name: d.opts.LeaseName,
+		Identity:      d.opts.Identity,
+		LeaseDuration: d.opts.LeaseDuration, RenewDeadline: d.opts.RenewDeadline, RetryPeriod: d.opts.RetryPeriod,
+		Log: d.log,
+	}
 	for ctx.Err() == nil {
-		if err := d.term(ctx); err != nil {
+		// A term: wait for the Lease, distribute the root while holding
+		// it (lead has returned when Lead does), and, when ctx is done,
+		// release it.
+		if err := election.Lead(ctx, d.lead); err != nil {
 			d.log.Error("root distribution: leader election", zap.Error(err))
 			return
 		}
-	}
-}
-
-// term runs one leader election: it waits for the Lease, distributes the
-// root while holding it, and returns when the Lease is lost or ctx is done,
-// the Lease released.
-func (d *RootDistributor) term(ctx context.Context) error {
-	// OnStartedLeading runs in a goroutine that the elector does not wait
-	// for: it hands its context over and the work runs here, so that the
-	// work has stopped when term returns.
-	leading := make(chan context.Context, 1)
-	elector, err := leaderelection.NewLeaderElector(d.electionConfig(func(ctx context.Context) { leading <- ctx }))
-	if err != nil {
-		return fmt.Errorf("lease %s/%s: %w", d.opts.LeaseNamespace, d.opts.LeaseName, err)
-	}
-	electionDone := make(chan struct{})
-	go func() {
-		defer close(electionDone)
-		elector.Run(ctx)
-	}()
-	select {
-	case termCtx := <-leading:
-		d.lead(termCtx)
-	case <-electionDone: // ctx done before the Lease was won
-	}
-	<-electionDone
-	return nil
-}
-
-// electionConfig campaigns for the Lease, calling started when it is won,
-// and releases the Lease when the campaign's context is done.
-func (d *RootDistributor) electionConfig(started func(context.Context)) leaderelection.LeaderElectionConfig {
-	return leaderelection.LeaderElectionConfig{
-		Lock: &resourcelock.LeaseLock{
-			LeaseMeta:  metav1.ObjectMeta{Namespace: d.opts.LeaseNamespace, Name: d.opts.LeaseName},
-			Client:     d.client.CoordinationV1(),
-			LockConfig: resourcelock.ResourceLockConfig{Identity: d.opts.Identity},
-		},
-		LeaseDuration:   d.opts.LeaseDuration,
-		RenewDeadline:   d.opts.RenewDeadline,
-		RetryPeriod:     d.opts.RetryPeriod,
-		ReleaseOnCancel: true,
-		Name:            d.opts.LeaseName,
-		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: started,
-			OnStoppedLeading: func() {}, // lead logs the end of a term
-		},
 	}
 }
 
@@ -231,8 +195,8 @@ func newDistribution(d *RootDistributor) *distribution {
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](retryBaseDelay, retryMaxDelay),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "root-distribution"}),
-		nsInformer: coreinformers.NewNamespaceInformer(d.client, 0, cache.Indexers{}),
-		cmInformer: coreinformers.NewFilteredConfigMapInformer(d.client, metav1.NamespaceAll, 0, cache.Indexers{}, onlyRootConfigMap),
+		nsInformer: kubeapi.NewInformer(d.client.Namespaces(), &corev1.Namespace{}, nil, nil),
+		cmInformer: kubeapi.NewInformer(d.client.ConfigMaps(metav1.NamespaceAll), &corev1.ConfigMap{}, onlyRootConfigMap, nil),
 	}
 	x.namespaces = corelisters.NewNamespaceLister(x.nsInformer.GetIndexer())
 	x.configMaps = corelisters.NewConfigMapLister(x.cmInformer.GetIndexer())
@@ -391,7 +355,7 @@ func (x *distribution) create(ctx context.Context, ns, root string) error {
 		ObjectMeta: metav1.ObjectMeta{Name: RootCertConfigMap, Namespace: ns, Labels: map[string]string{RootCertLabel: "true"}},
 		Data:       map[string]string{RootCertKey: root},
 	}
-	_, err := x.client.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{})
+	_, err := x.client.ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{})
 	if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
 		return nil
 	}
@@ -414,7 +378,7 @@ func (x *distribution) update(ctx context.Context, cm *corev1.ConfigMap, root st
 	}
 	cm.Data[RootCertKey] = root
 	cm.Labels[RootCertLabel] = "true"
-	if _, err := x.client.CoreV1().ConfigMaps(cm.Namespace).Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+	if _, err := x.client.ConfigMaps(cm.Namespace).Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("update ConfigMap %s/%s: %w", cm.Namespace, cm.Name, err)
 	}
 	x.log.Info("updated root ConfigMap", zap.String("namespace", cm.Namespace), zap.String("name", cm.Name))
@@ -437,7 +401,7 @@ func rootDistribution(opts Options) fx.Option {
 type rootDistributionParams struct {
 	fx.In
 	Lifecycle fx.Lifecycle
-	Client    kubernetes.Interface
+	Client    *kubeapi.Client
 	Cluster   *component.Cluster
 	Log       *zap.Logger
 	// CA is the root's source: distributing the root needs the ca part.
@@ -456,7 +420,7 @@ func registerRootDistribution(p rootDistributionParams) {
 type optionalCAParams struct {
 	fx.In
 	Lifecycle fx.Lifecycle
-	Client    kubernetes.Interface
+	Client    *kubeapi.Client
 	Cluster   *component.Cluster
 	Log       *zap.Logger
 	CA        *ca.CA `optional:"true"`

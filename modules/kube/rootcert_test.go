@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/bootgraph/bootgraph"
 	"github.com/bootgraph/bootgraph/component"
@@ -22,6 +23,7 @@ import (
 	"github.com/bootgraph/bootgraph/internal/testutil"
 	"github.com/bootgraph/bootgraph/modules/ca"
 	"github.com/bootgraph/bootgraph/modules/kube"
+	"github.com/bootgraph/bootgraph/modules/kube/kubeapi"
 )
 
 // The root tests are not parallel: every distributor writes the ConfigMap
@@ -44,22 +46,30 @@ func newSwappableRoot(pem []byte) *swappableRoot {
 func (r *swappableRoot) set(pem []byte)  { r.pem.Store(&pem) }
 func (r *swappableRoot) RootPEM() []byte { return *r.pem.Load() }
 
-// distributor is a RootDistributor running in the background with short
-// election timing.
+// distributor is a RootDistributor running in the background.
 type distributor struct {
 	*kube.RootDistributor
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-func startDistributor(t *testing.T, client kubernetes.Interface, roots kube.RootSource, leaseNS, identity string) *distributor {
+// startDistributor starts a distributor with short election timing.
+func startDistributor(t *testing.T, client *kubeapi.Client, roots kube.RootSource, leaseNS, identity string) *distributor {
 	t.Helper()
-	d := &distributor{done: make(chan struct{})}
-	d.RootDistributor = kube.NewRootDistributor(client, roots, kube.RootDistributorOptions{
+	return startDistributorWith(t, client, roots, kube.RootDistributorOptions{
 		LeaseNamespace: leaseNS, Identity: identity,
 		LeaseDuration: 3 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 200 * time.Millisecond,
-		RootCheckInterval: 100 * time.Millisecond,
-	}, zaptest.NewLogger(t).Named(identity))
+	})
+}
+
+// startDistributorWith starts a distributor with opts.
+func startDistributorWith(t *testing.T, client *kubeapi.Client, roots kube.RootSource, opts kube.RootDistributorOptions) *distributor {
+	t.Helper()
+	if opts.RootCheckInterval == 0 {
+		opts.RootCheckInterval = 100 * time.Millisecond
+	}
+	d := &distributor{done: make(chan struct{})}
+	d.RootDistributor = kube.NewRootDistributor(client, roots, opts, zaptest.NewLogger(t).Named(opts.Identity))
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	go func() {
@@ -118,7 +128,7 @@ func TestRootDistribution(t *testing.T) {
 	existing := e.Namespace(t, "rootcert-existing")
 	authority := testutil.NewCA(t)
 	roots := newSwappableRoot(authority.RootPEM())
-	startDistributor(t, client, roots, leaseNS, "only")
+	startDistributor(t, e.API(t), roots, leaseNS, "only")
 
 	for _, ns := range []string{existing, leaseNS, "default", "kube-system"} {
 		requireRoot(t, client, ns, authority.RootPEM())
@@ -163,14 +173,22 @@ func TestRootDistribution(t *testing.T) {
 }
 
 // Two replicas at once: one holds the Lease and writes, the other waits
-// and takes over when the first stops; the last one releases the Lease.
+// and takes over when the first stops; the last one releases the Lease. A
+// stopping leader releases the Lease before Run returns, so that the other
+// takes over at its next retry: the Lease's duration, a minute, is longer
+// than the test waits for the takeover.
 func TestRootDistributionOneLeader(t *testing.T) {
 	e := kubetest.Need(t, env)
 	client := e.Client
 	leaseNS := e.Namespace(t, "rootcert-election")
 	authority := testutil.NewCA(t)
-	a := startDistributor(t, client, authority, leaseNS, "replica-a")
-	b := startDistributor(t, client, authority, leaseNS, "replica-b")
+	start := func(identity string) *distributor {
+		return startDistributorWith(t, e.API(t), authority, kube.RootDistributorOptions{
+			LeaseNamespace: leaseNS, Identity: identity,
+			LeaseDuration: time.Minute, RenewDeadline: 10 * time.Second, RetryPeriod: 200 * time.Millisecond,
+		})
+	}
+	a, b := start("replica-a"), start("replica-b")
 	byName := map[string]*distributor{a.Identity(): a, b.Identity(): b}
 
 	var leader string
@@ -192,6 +210,7 @@ func TestRootDistributionOneLeader(t *testing.T) {
 
 	byName[leader].stop(t)
 	assert.False(t, byName[leader].IsLeader())
+	assert.Contains(t, []string{"", follower}, leaseHolder(t, client, leaseNS), "the stopped leader released the Lease")
 	require.Eventually(t, func() bool {
 		return leaseHolder(t, client, leaseNS) == follower && byName[follower].IsLeader()
 	}, rootWait, rootTick, "the other replica takes over")
@@ -199,6 +218,59 @@ func TestRootDistributionOneLeader(t *testing.T) {
 	byName[follower].stop(t)
 	assert.False(t, byName[follower].IsLeader())
 	assert.Empty(t, leaseHolder(t, client, leaseNS), "a stopped replica releases the Lease")
+}
+
+// A leader whose Lease another holder takes stops distributing when it
+// cannot renew for RenewDeadline, leaves the other's Lease alone, and
+// campaigns again: when the Lease is free, it leads again, in a new term
+// that reconciles what changed meanwhile.
+func TestRootDistributionLostLease(t *testing.T) {
+	e := kubetest.Need(t, env)
+	client := e.Client
+	ctx := context.Background()
+	leaseNS := e.Namespace(t, "rootcert-lost")
+	authority := testutil.NewCA(t)
+	d := startDistributor(t, e.API(t), authority, leaseNS, "replica")
+	require.Eventually(t, d.IsLeader, rootWait, rootTick, "the replica takes the Lease")
+	requireRoot(t, client, leaseNS, authority.RootPEM())
+
+	// An intruder takes the Lease for an hour.
+	setHolder(t, client, leaseNS, "intruder", 3600)
+	require.Eventually(t, func() bool { return !d.IsLeader() }, rootWait, rootTick, "the replica stops leading")
+	assert.Equal(t, "intruder", leaseHolder(t, client, leaseNS), "the loser leaves the holder's Lease alone")
+
+	// While nobody writes, the ConfigMap is edited; the intruder releases
+	// the Lease.
+	cm, err := client.CoreV1().ConfigMaps(leaseNS).Get(ctx, kube.RootCertConfigMap, metav1.GetOptions{})
+	require.NoError(t, err)
+	cm.Data[kube.RootCertKey] = "tampered"
+	_, err = client.CoreV1().ConfigMaps(leaseNS).Update(ctx, cm, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	setHolder(t, client, leaseNS, "", 1)
+
+	require.Eventually(t, func() bool {
+		return d.IsLeader() && leaseHolder(t, client, leaseNS) == d.Identity()
+	}, rootWait, rootTick, "the replica campaigns again and leads")
+	requireRoot(t, client, leaseNS, authority.RootPEM())
+}
+
+// setHolder writes the root-distribution Lease of ns as held by holder
+// for seconds, as another replica would.
+func setHolder(t *testing.T, client kubernetes.Interface, ns, holder string, seconds int32) {
+	t.Helper()
+	leases := client.CoordinationV1().Leases(ns)
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		l, err := leases.Get(context.Background(), kube.DefaultRootDistributionLease, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		now := metav1.NowMicro()
+		l.Spec.HolderIdentity, l.Spec.LeaseDurationSeconds = &holder, &seconds
+		l.Spec.AcquireTime, l.Spec.RenewTime = &now, &now
+		_, err = leases.Update(context.Background(), l, metav1.UpdateOptions{})
+		return err
+	})
+	require.NoError(t, err)
 }
 
 // In the composed module the distributor runs with the CA of the graph and

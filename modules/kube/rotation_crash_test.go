@@ -11,13 +11,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/bootgraph/bootgraph/component"
 	"github.com/bootgraph/bootgraph/internal/kubetest"
 	"github.com/bootgraph/bootgraph/modules/ca"
 	"github.com/bootgraph/bootgraph/modules/kube"
+	"github.com/bootgraph/bootgraph/modules/kube/kubeapi"
 )
 
 // A plane re-keying its root in istio-ca-secret is killed (SIGKILL) before
@@ -32,7 +32,7 @@ func TestSecretRotationSurvivesSIGKILL(t *testing.T) {
 			t.Parallel()
 			ns := e.Namespace(t, "rotation-crash")
 			killSecretRotationAt(t, kubeconfig, ns, step)
-			store := kube.NewSecretStore(e.Client, ns, kube.Options{}, nil)
+			store := kube.NewSecretStore(e.API(t), ns, kube.Options{}, nil)
 			stored, err := ca.StoredStatus(context.Background(), crashOptions(), store)
 			require.NoError(t, err)
 			want := stored.Signer.Fingerprint
@@ -114,7 +114,7 @@ func TestSecretRotationCrashHelper(t *testing.T) {
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	require.NoError(t, err)
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := kubeapi.New(cfg)
 	require.NoError(t, err)
 	c, err := ca.NewFromStore(crashOptions(), kube.NewSecretStore(client, os.Getenv("ROTATION_NAMESPACE"), kube.Options{}, nil), nil, nil)
 	require.NoError(t, err)

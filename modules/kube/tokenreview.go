@@ -11,9 +11,9 @@ import (
 	"google.golang.org/grpc/metadata"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/bootgraph/bootgraph/modules/ca"
+	"github.com/bootgraph/bootgraph/modules/kube/kubeapi"
 )
 
 // AuthSourceKubeJWT is the Name of the TokenReview authenticator and the
@@ -41,7 +41,7 @@ const reviewTimeout = 10 * time.Second
 //
 // The plane needs RBAC "create" on tokenreviews.authentication.k8s.io.
 type TokenReviewAuthenticator struct {
-	client      kubernetes.Interface
+	client      *kubeapi.Client
 	audiences   []string
 	clusterID   string
 	trustDomain string
@@ -50,7 +50,7 @@ type TokenReviewAuthenticator struct {
 // NewTokenReviewAuthenticator checks tokens with client, for opts'
 // TokenAudiences and ClusterID (defaults applied), issuing identities in
 // trustDomain.
-func NewTokenReviewAuthenticator(client kubernetes.Interface, opts Options, trustDomain string) *TokenReviewAuthenticator {
+func NewTokenReviewAuthenticator(client *kubeapi.Client, opts Options, trustDomain string) *TokenReviewAuthenticator {
 	opts.SetDefaults()
 	return &TokenReviewAuthenticator{
 		client:      client,
@@ -62,7 +62,7 @@ func NewTokenReviewAuthenticator(client kubernetes.Interface, opts Options, trus
 
 // newTokenReviewAuthenticator is added to the CA's chain. It is built only
 // when the CA service is, so the kube part alone needs no *ca.CA.
-func newTokenReviewAuthenticator(client kubernetes.Interface, opts Options, authority *ca.CA) ca.Authenticator {
+func newTokenReviewAuthenticator(client *kubeapi.Client, opts Options, authority *ca.CA) ca.Authenticator {
 	return NewTokenReviewAuthenticator(client, opts, authority.TrustDomain())
 }
 
@@ -126,7 +126,7 @@ func (a *TokenReviewAuthenticator) checkCluster(ctx context.Context) error {
 func (a *TokenReviewAuthenticator) review(ctx context.Context, token string) (*authenticationv1.TokenReviewStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, reviewTimeout)
 	defer cancel()
-	tr, err := a.client.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{
+	tr, err := a.client.TokenReviews().Create(ctx, &authenticationv1.TokenReview{
 		Spec: authenticationv1.TokenReviewSpec{Token: token, Audiences: a.audiences},
 	}, metav1.CreateOptions{})
 	if err != nil {

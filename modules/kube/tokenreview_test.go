@@ -1,10 +1,17 @@
 package kube_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,9 +27,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	authenticationv1 "k8s.io/api/authentication/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/rest"
 
 	"github.com/bootgraph/bootgraph/caclient"
 	"github.com/bootgraph/bootgraph/component"
@@ -30,6 +35,7 @@ import (
 	"github.com/bootgraph/bootgraph/internal/testutil"
 	"github.com/bootgraph/bootgraph/modules/ca"
 	"github.com/bootgraph/bootgraph/modules/kube"
+	"github.com/bootgraph/bootgraph/modules/kube/kubeapi"
 )
 
 // serveCALogged serves c's IstioCertificateService over TLS on a loopback
@@ -67,7 +73,7 @@ func TestTokenReviewAuthenticator(t *testing.T) {
 	t.Parallel()
 	ns := e.Namespace(t, "tokenreview")
 	c := testutil.NewCA(t)
-	addr, logs := serveCALogged(t, c, kube.NewTokenReviewAuthenticator(e.Client, kube.Options{ClusterID: "east"}, c.TrustDomain()))
+	addr, logs := serveCALogged(t, c, kube.NewTokenReviewAuthenticator(e.API(t), kube.Options{ClusterID: "east"}, c.TrustDomain()))
 
 	podToken := e.ServiceAccountToken(t, ns, "app", "istio-ca")
 	wantID := "spiffe://cluster.local/ns/" + ns + "/sa/app"
@@ -171,9 +177,10 @@ func incoming(token, clusterID string) context.Context {
 }
 
 // Review results the API server of a test cannot produce (a user token, a
-// server that ignores audiences) are refused; the unit level covers them
-// with a fake clientset.
+// server that ignores audiences) are refused. The TokenReview goes to the
+// real API server; its answer's status is replaced at the HTTP layer.
 func TestTokenReviewAuthenticatorStatus(t *testing.T) {
+	e := kubetest.Need(t, env)
 	t.Parallel()
 	sa := authenticationv1.UserInfo{Username: "system:serviceaccount:team-a:builder", Groups: []string{"system:serviceaccounts", "system:serviceaccounts:team-a"}}
 	tests := []struct {
@@ -202,18 +209,14 @@ func TestTokenReviewAuthenticatorStatus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			client := fake.NewClientset()
-			var got *authenticationv1.TokenReview
-			client.PrependReactor("create", "tokenreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
-				got = a.(k8stesting.CreateAction).GetObject().(*authenticationv1.TokenReview).DeepCopy()
-				got.Status = tt.status
-				return true, got, nil
-			})
+			answers := &reviewAnswers{status: tt.status}
+			client := answers.client(t, e.Config)
 			ctx := tt.ctx
 			if ctx == nil {
 				ctx = incoming("a-token", "")
 			}
 			caller, err := kube.NewTokenReviewAuthenticator(client, kube.Options{}, "example.org").Authenticate(ctx)
+			got := answers.reviewed(t)
 			switch {
 			case tt.wantErr != "":
 				require.ErrorContains(t, err, tt.wantErr)
@@ -232,4 +235,86 @@ func TestTokenReviewAuthenticatorStatus(t *testing.T) {
 			}
 		})
 	}
+}
+
+// reviewAnswers is the transport of a client whose TokenReviews go to the
+// API server and come back with the server's answer, its status replaced:
+// a review result that the test's API server cannot produce.
+type reviewAnswers struct {
+	status authenticationv1.TokenReviewStatus
+	next   http.RoundTripper
+
+	mu   sync.Mutex
+	sent []*authenticationv1.TokenReview
+}
+
+// client is a kubeapi client for cfg's API server through a.
+func (a *reviewAnswers) client(t *testing.T, cfg *rest.Config) *kubeapi.Client {
+	t.Helper()
+	cfg = rest.CopyConfig(cfg)
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		a.next = rt
+		return a
+	}
+	client, err := kubeapi.New(cfg)
+	require.NoError(t, err)
+	return client
+}
+
+// reviewed returns the one TokenReview sent, nil when none was.
+func (a *reviewAnswers) reviewed(t *testing.T) *authenticationv1.TokenReview {
+	t.Helper()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	require.LessOrEqual(t, len(a.sent), 1, "one TokenReview per authentication")
+	if len(a.sent) == 0 {
+		return nil
+	}
+	return a.sent[0]
+}
+
+func (a *reviewAnswers) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != http.MethodPost || !strings.HasSuffix(req.URL.Path, "/tokenreviews") {
+		return a.next.RoundTrip(req)
+	}
+	body, err := io.ReadAll(req.Body)
+	_ = req.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	var sent authenticationv1.TokenReview
+	if err := json.Unmarshal(body, &sent); err != nil {
+		return nil, fmt.Errorf("test: the TokenReview sent (%s): %w", req.Header.Get("Content-Type"), err)
+	}
+	a.mu.Lock()
+	a.sent = append(a.sent, &sent)
+	a.mu.Unlock()
+
+	req = req.Clone(req.Context())
+	req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	resp, err := a.next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	answer, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusCreated {
+		return nil, fmt.Errorf("test: the API server answered the TokenReview with %s: %s", resp.Status, answer)
+	}
+	var review authenticationv1.TokenReview
+	if err := json.Unmarshal(answer, &review); err != nil {
+		return nil, fmt.Errorf("test: the API server's TokenReview: %w", err)
+	}
+	review.Status = a.status
+	if answer, err = json.Marshal(&review); err != nil {
+		return nil, err
+	}
+	resp.Header = resp.Header.Clone()
+	resp.Header.Set("Content-Length", strconv.Itoa(len(answer)))
+	resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(answer)), int64(len(answer))
+	return resp, nil
 }

@@ -19,7 +19,7 @@
 //     CertificateSigningRequest for Kubernetes.SignerName, as istiod's
 //     chiron does: approved by the plane if Kubernetes.Approve, awaited for
 //     Kubernetes.Timeout, then deleted; renewed at half its lifetime. It
-//     needs kubernetes.Interface (the kube module) and no CA module, and
+//     needs *kubeapi.Client (the kube module) and no CA module, and
 //     lives in package kubecsr, which registers it when imported
 //     (config.Builtin does), so that a plane without it links no
 //     client-go.

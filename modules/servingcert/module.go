@@ -42,7 +42,7 @@ func init() { component.Register(Part) }
 
 // Module provides *Bundle from the provider opts select. The istiod
 // provider needs *ca.CA (the ca part); the kubernetes provider needs
-// kubernetes.Interface (the kube part) and its package,
+// *kubeapi.Client (the kube part) and its package,
 // modules/servingcert/kubecsr, linked in; the files provider needs
 // neither.
 func Module(opts Options) fx.Option { return Part.Module(opts) }

@@ -9,9 +9,9 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 	admissionv1 "k8s.io/api/admission/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/bootgraph/bootgraph/component"
+	"github.com/bootgraph/bootgraph/modules/kube/kubeapi"
 	"github.com/bootgraph/bootgraph/modules/servingcert"
 )
 
@@ -22,7 +22,7 @@ var Part = component.Define[Options](component.Definition[Options]{
 		"in Kubernetes mode it keeps webhook configurations' caBundle current",
 	Provides: []reflect.Type{reflect.TypeFor[*Server]()},
 	Hints: []component.Hint{{
-		Type:   reflect.TypeFor[kubernetes.Interface](),
+		Type:   reflect.TypeFor[*kubeapi.Client](),
 		Go:     "Patching webhook configurations (Options.Patch) needs a cluster: add kube.Module, or leave Patch empty",
 		Config: "webhook.patch needs Kubernetes mode (kube.kubeconfig, --kubeconfig or $KUBECONFIG), or leave it empty",
 	}},
@@ -36,7 +36,7 @@ func init() { component.Register(Part) }
 // plane's listeners. It needs *servingcert.Bundle and a *zap.Logger;
 // handlers join with Handle, HandleAdmission and ProvideHandler. When
 // opts.Patch selects webhook configurations it also keeps their caBundle
-// current, which needs a kubernetes.Interface (the kube part).
+// current, which needs a *kubeapi.Client (the kube part).
 func Module(opts Options) fx.Option { return Part.Module(opts) }
 
 func build(opts Options) []fx.Option {
@@ -98,7 +98,7 @@ type patcherParams struct {
 	// is published once the server serves.
 	Server *Server
 	// Client comes from the kube part (Kubernetes mode).
-	Client kubernetes.Interface
+	Client *kubeapi.Client
 }
 
 // registerPatcher runs a Patcher of the configurations opts select. It

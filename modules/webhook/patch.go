@@ -11,11 +11,10 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	admissioninformers "k8s.io/client-go/informers/admissionregistration/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
+	"github.com/bootgraph/bootgraph/modules/kube/kubeapi"
 	"github.com/bootgraph/bootgraph/modules/servingcert"
 )
 
@@ -38,7 +37,7 @@ const (
 // selected configuration appears or is overwritten, and when the roots
 // change; a failed patch is retried with exponential backoff.
 type Patcher struct {
-	client   kubernetes.Interface
+	client   *kubeapi.Client
 	bundle   *servingcert.Bundle
 	selector labels.Selector // nil: select by name only
 	kinds    map[string]*configKind
@@ -61,7 +60,7 @@ type configKind struct {
 
 // NewPatcher returns a patcher of the configurations opts select, with the
 // roots of bundle; Run starts it. It subscribes to bundle's changes.
-func NewPatcher(client kubernetes.Interface, bundle *servingcert.Bundle, opts PatchOptions, log *zap.Logger) (*Patcher, error) {
+func NewPatcher(client *kubeapi.Client, bundle *servingcert.Bundle, opts PatchOptions, log *zap.Logger) (*Patcher, error) {
 	sel, err := opts.selector()
 	if err != nil {
 		return nil, err
@@ -90,11 +89,11 @@ func nameSet(names []string) map[string]bool {
 	return set
 }
 
-func validatingKind(client kubernetes.Interface, names []string) *configKind {
-	api := client.AdmissionregistrationV1().ValidatingWebhookConfigurations()
+func validatingKind(client *kubeapi.Client, names []string) *configKind {
+	api := client.ValidatingWebhookConfigurations()
 	return &configKind{
 		names:    nameSet(names),
-		informer: admissioninformers.NewValidatingWebhookConfigurationInformer(client, 0, cache.Indexers{}),
+		informer: kubeapi.NewInformer(api, &admissionregistrationv1.ValidatingWebhookConfiguration{}, nil, nil),
 		edit: func(obj any) (metav1.Object, []*admissionregistrationv1.WebhookClientConfig) {
 			c := obj.(*admissionregistrationv1.ValidatingWebhookConfiguration).DeepCopy()
 			ccs := make([]*admissionregistrationv1.WebhookClientConfig, len(c.Webhooks))
@@ -110,11 +109,11 @@ func validatingKind(client kubernetes.Interface, names []string) *configKind {
 	}
 }
 
-func mutatingKind(client kubernetes.Interface, names []string) *configKind {
-	api := client.AdmissionregistrationV1().MutatingWebhookConfigurations()
+func mutatingKind(client *kubeapi.Client, names []string) *configKind {
+	api := client.MutatingWebhookConfigurations()
 	return &configKind{
 		names:    nameSet(names),
-		informer: admissioninformers.NewMutatingWebhookConfigurationInformer(client, 0, cache.Indexers{}),
+		informer: kubeapi.NewInformer(api, &admissionregistrationv1.MutatingWebhookConfiguration{}, nil, nil),
 		edit: func(obj any) (metav1.Object, []*admissionregistrationv1.WebhookClientConfig) {
 			c := obj.(*admissionregistrationv1.MutatingWebhookConfiguration).DeepCopy()
 			ccs := make([]*admissionregistrationv1.WebhookClientConfig, len(c.Webhooks))

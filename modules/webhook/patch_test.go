@@ -22,6 +22,7 @@ import (
 	"github.com/bootgraph/bootgraph/component"
 	"github.com/bootgraph/bootgraph/internal/kubetest"
 	"github.com/bootgraph/bootgraph/internal/testutil"
+	"github.com/bootgraph/bootgraph/modules/kube/kubeapi"
 	"github.com/bootgraph/bootgraph/modules/servingcert"
 	"github.com/bootgraph/bootgraph/modules/webhook"
 )
@@ -77,7 +78,7 @@ func (w *kubeWebhook) url(t *testing.T, path string) string {
 }
 
 // startPatcher runs a Patcher until the test ends.
-func startPatcher(t *testing.T, client kubernetes.Interface, bundle *servingcert.Bundle, opts webhook.PatchOptions) {
+func startPatcher(t *testing.T, client *kubeapi.Client, bundle *servingcert.Bundle, opts webhook.PatchOptions) {
 	t.Helper()
 	p, err := webhook.NewPatcher(client, bundle, opts, zaptest.NewLogger(t))
 	require.NoError(t, err)
@@ -231,7 +232,7 @@ func TestPatcherValidatingWebhook(t *testing.T) {
 		assert.ErrorContains(c, createConfigMap(client, ns, true), "x509")
 	}, patchWait, 100*time.Millisecond, "before the patch, the API server does not trust the webhook")
 
-	startPatcher(t, client, w.bundle, webhook.PatchOptions{ValidatingWebhooks: []string{name}})
+	startPatcher(t, e.API(t), w.bundle, webhook.PatchOptions{ValidatingWebhooks: []string{name}})
 	requireBundles(t, get, 1, w.bundle.RootsPEM())
 	requireDenied(t, client, ns)
 	require.NoError(t, createConfigMap(client, ns, false), "a ConfigMap without deny=true is admitted")
@@ -265,7 +266,7 @@ func TestPatcherMutatingByLabel(t *testing.T) {
 	client := e.Client
 	ns := e.Namespace(t, "webhook-patch-label")
 	w := startKubeWebhook(t)
-	startPatcher(t, client, w.bundle, webhook.PatchOptions{LabelSelector: "bootgraph.test/patch=" + ns})
+	startPatcher(t, e.API(t), w.bundle, webhook.PatchOptions{LabelSelector: "bootgraph.test/patch=" + ns})
 
 	other := createMutating(t, client, ns, w.url(t, "/mutate"), map[string]string{"bootgraph.test/patch": "someone-else"})
 	selected := createMutating(t, client, ns, w.url(t, "/mutate"), map[string]string{"bootgraph.test/patch": ns})
@@ -275,7 +276,7 @@ func TestPatcherMutatingByLabel(t *testing.T) {
 }
 
 // In a composed plane the patcher runs by what the graph provides: with a
-// kubernetes.Interface it patches, without one it does not and the plane
+// *kubeapi.Client it patches, without one it does not and the plane
 // starts all the same.
 func TestModulePatchesInKubernetesMode(t *testing.T) {
 	e := kubetest.Need(t, kenv)
@@ -293,12 +294,13 @@ func TestModulePatchesInKubernetesMode(t *testing.T) {
 		err := fx.ValidateApp(fx.Supply(zap.NewNop(), w.bundle),
 			webhook.Module(webhook.Options{Addr: "127.0.0.1:0", Patch: webhook.PatchOptions{ValidatingWebhooks: []string{"x"}}}))
 		require.Error(t, err)
-		assert.Contains(t, err.Error(), "missing type: kubernetes.Interface")
+		assert.Contains(t, err.Error(), "missing type: *kubeapi.Client")
 	})
 
 	t.Run("with a Kubernetes client", func(t *testing.T) {
 		name := createValidating(t, client, ns, w.url(t, "/validate"), nil)
-		app := compose(name, fx.Provide(func() kubernetes.Interface { return client }))
+		api := e.API(t)
+		app := compose(name, fx.Provide(func() *kubeapi.Client { return api }))
 		app.RequireStart()
 		requireBundles(t, func() []string { return validatingBundles(t, client, name) }, 1, w.bundle.RootsPEM())
 		app.RequireStop()

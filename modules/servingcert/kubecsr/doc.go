@@ -9,5 +9,5 @@
 //	import _ "github.com/bootgraph/bootgraph/modules/servingcert/kubecsr"
 //
 // With servingCert.provider: kubernetes the part then needs
-// kubernetes.Interface (the kube part) and no CA part.
+// *kubeapi.Client (the kube part) and no CA part.
 package kubecsr

@@ -6,10 +6,10 @@ import (
 
 	"go.uber.org/fx"
 	"go.uber.org/zap"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/bootgraph/bootgraph/component"
 	"github.com/bootgraph/bootgraph/modules/ca"
+	"github.com/bootgraph/bootgraph/modules/kube/kubeapi"
 	"github.com/bootgraph/bootgraph/modules/servingcert"
 )
 
@@ -18,7 +18,7 @@ func init() {
 		return fx.Provide(provideKubernetes)
 	})
 	servingcert.Part.AddHint(component.Hint{
-		Type:   reflect.TypeFor[kubernetes.Interface](),
+		Type:   reflect.TypeFor[*kubeapi.Client](),
 		Go:     "Only the kubernetes provider needs a cluster; the istiod and files providers do not",
 		Config: "Only servingCert.provider: kubernetes needs a cluster; istiod and files do not",
 	})
@@ -27,7 +27,7 @@ func init() {
 type params struct {
 	fx.In
 	Lifecycle fx.Lifecycle
-	Client    kubernetes.Interface
+	Client    *kubeapi.Client
 	Options   servingcert.Options
 	Log       *zap.Logger
 	Names     servingcert.NamesIn

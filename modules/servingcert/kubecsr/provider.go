@@ -23,12 +23,12 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/bootgraph/bootgraph/internal/pemutil"
+	"github.com/bootgraph/bootgraph/modules/kube/kubeapi"
 	"github.com/bootgraph/bootgraph/modules/servingcert"
 )
 
@@ -58,7 +58,7 @@ const renewCheckInterval = time.Minute
 // Kubernetes.Approve also "update" on certificatesigningrequests/approval
 // and "approve" on signers named Kubernetes.SignerName.
 type Provider struct {
-	client kubernetes.Interface
+	client *kubeapi.Client
 	opts   servingcert.Options
 	names  []string
 	log    *zap.Logger
@@ -73,14 +73,14 @@ type Provider struct {
 // NewProvider gets the first certificate into a new Bundle; it
 // returns when the certificate is signed, or with an error naming the CSR
 // when it was denied, failed, or not signed within Kubernetes.Timeout.
-func NewProvider(ctx context.Context, client kubernetes.Interface, opts servingcert.Options, names []string, log *zap.Logger) (*Provider, error) {
+func NewProvider(ctx context.Context, client *kubeapi.Client, opts servingcert.Options, names []string, log *zap.Logger) (*Provider, error) {
 	return NewProviderWithRoots(ctx, client, opts, names, nil, log)
 }
 
 // NewProviderWithRoots is NewProvider with caRoots (e.g.
 // (*ca.CA).RootPEM) giving the roots when CACertFile is not set, so that
 // workloads' client certificates from the plane's own CA are trusted.
-func NewProviderWithRoots(ctx context.Context, client kubernetes.Interface, opts servingcert.Options, names []string, caRoots func() []byte, log *zap.Logger) (*Provider, error) {
+func NewProviderWithRoots(ctx context.Context, client *kubeapi.Client, opts servingcert.Options, names []string, caRoots func() []byte, log *zap.Logger) (*Provider, error) {
 	opts.SetDefaults()
 	if log == nil {
 		log = zap.NewNop()
@@ -178,7 +178,7 @@ func (p *Provider) sign(ctx context.Context, request []byte) (string, []byte, er
 
 func (p *Provider) createCSR(ctx context.Context, request []byte) (*certificatesv1.CertificateSigningRequest, error) {
 	expiration := expirationSeconds(time.Duration(p.opts.TTL))
-	return p.client.CertificatesV1().CertificateSigningRequests().Create(ctx, &certificatesv1.CertificateSigningRequest{
+	return p.client.CertificateSigningRequests().Create(ctx, &certificatesv1.CertificateSigningRequest{
 		ObjectMeta: metav1.ObjectMeta{
 			GenerateName: CSRNamePrefix,
 			Labels:       map[string]string{"app.kubernetes.io/managed-by": "bootgraph", "app.kubernetes.io/component": "serving-cert"},
@@ -203,7 +203,7 @@ func expirationSeconds(ttl time.Duration) int32 {
 // approveCSR adds the Approved condition, re-reading the CSR on conflict;
 // a CSR someone else approved or denied meanwhile is left as it is.
 func (p *Provider) approveCSR(ctx context.Context, csr *certificatesv1.CertificateSigningRequest) error {
-	csrs := p.client.CertificatesV1().CertificateSigningRequests()
+	csrs := p.client.CertificateSigningRequests()
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if hasCondition(csr, certificatesv1.CertificateApproved) || hasCondition(csr, certificatesv1.CertificateDenied) {
 			return nil
@@ -214,7 +214,7 @@ func (p *Provider) approveCSR(ctx context.Context, csr *certificatesv1.Certifica
 			Reason:  "BootgraphApproved",
 			Message: "approved by the bootgraph control plane for its own serving certificate",
 		})
-		_, err := csrs.UpdateApproval(ctx, csr.Name, csr, metav1.UpdateOptions{})
+		_, err := csrs.UpdateApproval(ctx, csr, metav1.UpdateOptions{})
 		if apierrors.IsConflict(err) {
 			if latest, getErr := csrs.Get(ctx, csr.Name, metav1.GetOptions{}); getErr == nil {
 				csr = latest
@@ -261,9 +261,9 @@ func (p *Provider) waitSigned(ctx context.Context, name string) ([]byte, error) 
 
 // csrListWatch lists and watches the one CSR called name.
 func (p *Provider) csrListWatch(name string) cache.ListerWatcher {
-	csrs := p.client.CertificatesV1().CertificateSigningRequests()
+	csrs := p.client.CertificateSigningRequests()
 	selector := fields.OneTermEqualSelector("metadata.name", name).String()
-	return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+	return &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = selector
 			return csrs.List(ctx, o)
@@ -272,7 +272,7 @@ func (p *Provider) csrListWatch(name string) cache.ListerWatcher {
 			o.FieldSelector = selector
 			return csrs.Watch(ctx, o)
 		},
-	}, p.client)
+	}
 }
 
 // signed reports whether csr carries its certificate, and fails when it
@@ -318,7 +318,7 @@ func hasCondition(csr *certificatesv1.CertificateSigningRequest, typ certificate
 func (p *Provider) deleteCSR(name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), deleteTimeout)
 	defer cancel()
-	err := p.client.CertificatesV1().CertificateSigningRequests().Delete(ctx, name, metav1.DeleteOptions{})
+	err := p.client.CertificateSigningRequests().Delete(ctx, name, metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		p.log.Warn("deleting CertificateSigningRequest failed", zap.String("csr", name), zap.Error(err))
 	}

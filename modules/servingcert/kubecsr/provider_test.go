@@ -9,9 +9,11 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -30,12 +32,12 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 
 	"github.com/bootgraph/bootgraph/component"
 	"github.com/bootgraph/bootgraph/internal/kubetest"
 	"github.com/bootgraph/bootgraph/internal/testutil"
+	"github.com/bootgraph/bootgraph/modules/kube/kubeapi"
 	"github.com/bootgraph/bootgraph/modules/servingcert"
 	"github.com/bootgraph/bootgraph/modules/servingcert/kubecsr"
 )
@@ -268,7 +270,7 @@ func TestKubernetesProvider(t *testing.T) {
 				require.NoError(t, os.WriteFile(opts.CACertFile, roots, 0o600))
 			}
 
-			p, err := kubecsr.NewProvider(t.Context(), e.Client, opts, opts.Names(ns, false), zaptest.NewLogger(t))
+			p, err := kubecsr.NewProvider(t.Context(), e.API(t), opts, opts.Names(ns, false), zaptest.NewLogger(t))
 			require.NoError(t, err)
 
 			leaf := p.Bundle().Leaf()
@@ -321,7 +323,7 @@ func TestKubernetesProviderErrors(t *testing.T) {
 				startSigner(t, e.Client, opts.Kubernetes.SignerName, *tt.mode)
 			}
 
-			_, err := kubecsr.NewProvider(t.Context(), e.Client, opts, opts.Names(ns, false), zaptest.NewLogger(t))
+			_, err := kubecsr.NewProvider(t.Context(), e.API(t), opts, opts.Names(ns, false), zaptest.NewLogger(t))
 
 			require.Error(t, err)
 			for _, want := range tt.want {
@@ -341,7 +343,7 @@ func TestKubernetesProviderErrors(t *testing.T) {
 		defer cancel()
 		start := time.Now()
 
-		_, err := kubecsr.NewProvider(ctx, e.Client, opts, opts.Names(ns, false), zaptest.NewLogger(t))
+		_, err := kubecsr.NewProvider(ctx, e.API(t), opts, opts.Names(ns, false), zaptest.NewLogger(t))
 
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		assert.Less(t, time.Since(start), 10*time.Second, "the wait ends with its context, not after kubernetes.timeout")
@@ -367,7 +369,7 @@ func TestModuleKubernetesProvider(t *testing.T) {
 	app := fxtest.New(t,
 		fx.NopLogger,
 		fx.Provide(zap.NewNop),
-		fx.Supply(fx.Annotate(e.Client, fx.As(new(kubernetes.Interface)))),
+		fx.Supply(e.API(t)),
 		// What the kube part provides: the plane runs in a cluster, so no
 		// loopback names unless a listener binds loopback.
 		component.SupplyEnv(component.Env{Namespace: ns}),
@@ -393,7 +395,7 @@ func TestModuleKubernetesProviderNeedsClient(t *testing.T) {
 		fx.Invoke(func(*servingcert.Bundle) {}),
 	)
 	require.Error(t, app.Err())
-	assert.Contains(t, app.Err().Error(), "missing type: kubernetes.Interface")
+	assert.Contains(t, app.Err().Error(), "missing type: *kubeapi.Client")
 }
 
 // The RBAC the provider's doc comment lists is enough, and the approve
@@ -448,7 +450,7 @@ func provisionerRules(signerName string, approve bool) []rbacv1.PolicyRule {
 
 // restrictedClient is a client for a new ServiceAccount in ns that is bound
 // to a ClusterRole with rules and nothing else.
-func restrictedClient(t *testing.T, e *kubetest.Env, ns string, rules []rbacv1.PolicyRule) kubernetes.Interface {
+func restrictedClient(t *testing.T, e *kubetest.Env, ns string, rules []rbacv1.PolicyRule) *kubeapi.Client {
 	t.Helper()
 	ctx := context.Background()
 	rbac := e.Client.RbacV1()
@@ -468,7 +470,7 @@ func restrictedClient(t *testing.T, e *kubetest.Env, ns string, rules []rbacv1.P
 
 	cfg := rest.AnonymousClientConfig(e.Config)
 	cfg.BearerToken = token
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := kubeapi.New(cfg)
 	require.NoError(t, err)
 	return client
 }
@@ -532,7 +534,7 @@ func TestModuleKubernetesProviderTrustsPlaneCA(t *testing.T) {
 	app := fxtest.New(t,
 		fx.NopLogger,
 		fx.Provide(zap.NewNop),
-		fx.Supply(fx.Annotate(e.Client, fx.As(new(kubernetes.Interface)))),
+		fx.Supply(e.API(t)),
 		component.SupplyEnv(component.Env{Namespace: ns}),
 		fx.Supply(authority),
 		servingcert.Module(opts),
@@ -546,6 +548,7 @@ func TestModuleKubernetesProviderTrustsPlaneCA(t *testing.T) {
 // The kubernetes provider reads its client CA file bounded too, before it
 // asks the API server for anything.
 func TestKubernetesProviderReadsCAFileBounded(t *testing.T) {
+	e := kubetest.Need(t, kubeEnv)
 	t.Parallel()
 	for _, tt := range []struct {
 		name string
@@ -561,7 +564,7 @@ func TestKubernetesProviderReadsCAFileBounded(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "ca.crt")
 			require.NoError(t, os.WriteFile(path, nil, 0o600))
 			tt.make(t, path)
-			client := fake.NewClientset()
+			client, requests := countingClient(t, e)
 			opts := servingcert.Options{Provider: servingcert.ProviderKubernetes, CACertFile: path,
 				Kubernetes: servingcert.KubernetesOptions{SignerName: "example.com/serving"}}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -571,7 +574,38 @@ func TestKubernetesProviderReadsCAFileBounded(t *testing.T) {
 			assert.Contains(t, err.Error(), "client CA file: ")
 			assert.Contains(t, err.Error(), path)
 			assert.Contains(t, err.Error(), tt.want)
-			assert.Empty(t, client.Actions(), "nothing was asked of the API server")
+			assert.Empty(t, requests(), "nothing was asked of the API server")
+			_, err = client.ServerVersion(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, []string{"GET /version"}, requests(), "the client's requests are counted")
 		})
 	}
 }
+
+// countingClient is a client of e's API server that records the requests
+// it sends; requests returns them ("GET /apis/...").
+func countingClient(t *testing.T, e *kubetest.Env) (client *kubeapi.Client, requests func() []string) {
+	t.Helper()
+	var mu sync.Mutex
+	var sent []string
+	cfg := rest.CopyConfig(e.Config)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			mu.Lock()
+			sent = append(sent, req.Method+" "+req.URL.Path)
+			mu.Unlock()
+			return rt.RoundTrip(req)
+		})
+	})
+	client, err := kubeapi.New(cfg)
+	require.NoError(t, err)
+	return client, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(sent)
+	}
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
