@@ -230,18 +230,38 @@ func (p *Plane) Stop(ctx context.Context) error {
 }
 
 // Run starts the plane, waits for ctx to end, SIGINT or SIGTERM, or an
-// fx.Shutdowner call, then stops it.
+// fx.Shutdowner call, then stops it. The signals are caught from before
+// the start: one that arrives while the plane starts ends the start (what
+// started is stopped, and Run returns the start's error, naming the
+// signal), and one that arrives the moment the plane is ready stops it as
+// any other would, never killing the process.
 func (p *Plane) Run(ctx context.Context) error {
-	if err := p.Start(ctx); err != nil {
-		return err
-	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	received := make(chan os.Signal, 1)
+	go func() {
+		select {
+		case s := <-sigs:
+			received <- s
+			stop()
+		case <-runCtx.Done():
+		}
+	}()
+	if err := p.Start(runCtx); err != nil {
+		select {
+		case s := <-received:
+			return fmt.Errorf("start interrupted by %v: %w", s, err)
+		default:
+			return err
+		}
+	}
 	select {
 	case <-ctx.Done():
 		p.log.Info("stopping", zap.String("reason", "context done"))
-	case s := <-sigs:
+	case s := <-received:
 		p.log.Info("stopping", zap.String("signal", s.String()))
 	case s := <-p.app.Wait():
 		p.log.Info("stopping", zap.String("signal", s.Signal.String()))
