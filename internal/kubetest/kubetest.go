@@ -73,6 +73,7 @@ func Start() (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
+	reapOrphans(dir)
 	env := &envtest.Environment{BinaryAssetsDirectory: dir, ControlPlaneStartTimeout: 2 * time.Minute}
 	cfg, err := env.Start()
 	if err != nil {
