@@ -13,8 +13,9 @@ import (
 // The resident size of a binary's pages depends on how they came into the
 // page cache: Linux (6.16 and later on ext4) keeps a file just written in
 // large folios, and a fault maps a whole folio, so a binary started right
-// after `go build` shows up to 4 MB more file-backed RSS than the same
-// binary read back from disk (measured on serve: 39.2 against 35.4 MB).
+// after `go build` can show several MiB more file-backed RSS than the same
+// binary read back from disk (measured on one build of serve: 38.3
+// against 34.6 MiB).
 // Dropping every measured binary puts the plane and its floor in the same
 // state, the one of a machine that starts them from disk.
 func DropPageCache(file string) error {
